@@ -42,7 +42,7 @@ func ValidSHA256(s string) bool { return hexSHA256.MatchString(s) }
 type DesiredState struct {
 	V         int        `json:"v"`
 	Device    string     `json:"device"`
-	Version   uint64     `json:"version"` // strictly increasing per device
+	Version   uint64     `json:"version"`    // strictly increasing per device
 	IssuedAt  int64      `json:"issued_at"`  // unix seconds
 	ExpiresAt int64      `json:"expires_at"` // unix seconds
 	MediaURL  string     `json:"media_url,omitempty"`
