@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles a credential can have.
+const (
+	RoleDevice     = "device"
+	RoleController = "controller"
+)
+
+// Device is one enrolled unit (or a controller credential).
+type Device struct {
+	ID             string
+	Site           string
+	Profile        string
+	Role           string
+	CredSalt       []byte
+	CredHash       []byte
+	EnrollSecret   []byte // nil once used
+	PubKey         []byte // nil until pinned
+	PinnedAt       int64
+	CreatedAt      int64
+	DesiredVersion uint64
+	DesiredHash    string
+	DesiredDoc     []byte
+	DesiredIssued  int64
+	DesiredExpires int64
+	LastSeq        uint64
+	LastHash       string
+	LastSeen       int64
+	Status         string
+}
+
+// ErrExists is returned when adding something that is already there.
+var ErrExists = errors.New("already exists")
+
+// AddDevice registers a device or controller credential.
+func (s *Store) AddDevice(ctx context.Context, d Device) error {
+	if d.Role == "" {
+		d.Role = RoleDevice
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO devices(id, site, profile, role, cred_salt, cred_hash, enroll_secret, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Site, d.Profile, d.Role, d.CredSalt, d.CredHash, d.EnrollSecret, time.Now().Unix())
+		if err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("device %s: %w", d.ID, ErrExists)
+			}
+			return fmt.Errorf("add device %s: %w", d.ID, err)
+		}
+		return bump(ctx, tx)
+	})
+}
+
+const deviceCols = `id, site, profile, role, cred_salt, cred_hash, enroll_secret, pubkey, coalesce(pinned_at,0), created_at,
+	desired_version, desired_hash, desired_doc, desired_issued, desired_expires, last_seq, last_hash, last_seen, status`
+
+func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	err := row.Scan(&d.ID, &d.Site, &d.Profile, &d.Role, &d.CredSalt, &d.CredHash, &d.EnrollSecret, &d.PubKey, &d.PinnedAt, &d.CreatedAt,
+		&d.DesiredVersion, &d.DesiredHash, &d.DesiredDoc, &d.DesiredIssued, &d.DesiredExpires, &d.LastSeq, &d.LastHash, &d.LastSeen, &d.Status)
+	return d, err
+}
+
+// Device returns one device.
+func (s *Store) Device(ctx context.Context, id string) (Device, error) {
+	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	return d, err
+}
+
+// Devices lists every device credential (role device), ordered by ID.
+func (s *Store) Devices(ctx context.Context) ([]Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE role = 'device' ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// PinKey pins a device's public key if none is pinned yet and the one-time
+// enrollment secret is still unused; it clears the secret in the same
+// transaction. It reports whether it pinned.
+func (s *Store) PinKey(ctx context.Context, id string, pub []byte) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE devices SET pubkey = ?, pinned_at = ?, enroll_secret = NULL
+		WHERE id = ? AND pubkey IS NULL AND enroll_secret IS NOT NULL`, pub, time.Now().Unix(), id)
+	if err != nil {
+		return false, fmt.Errorf("pin key of %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ResetEnrollment clears a device's pinned key and sets a new one-time
+// secret: for a re-imaged SD card. Its play log stays.
+func (s *Store) ResetEnrollment(ctx context.Context, id string, secret []byte) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE devices SET pubkey = NULL, pinned_at = NULL, enroll_secret = ? WHERE id = ?`, secret, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetStatus records a device's last status message.
+func (s *Store) SetStatus(ctx context.Context, id, status string, seen int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE devices SET status = ?, last_seen = ? WHERE id = ?`, status, seen, id)
+	return err
+}
+
+// SetDesired stores a newly signed desired state. It refuses to go
+// backwards: version must exceed the stored one.
+func (s *Store) SetDesired(ctx context.Context, id string, version uint64, hash string, doc []byte, issued, expires int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET desired_version = ?, desired_hash = ?, desired_doc = ?, desired_issued = ?, desired_expires = ?
+			WHERE id = ? AND desired_version < ?`, version, hash, doc, issued, expires, id, version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("desired state of %s: version %d is not newer than the stored one", id, version)
+		}
+		return nil
+	})
+}
+
+// AddFinding records something the controller did not simply accept.
+func (s *Store) AddFinding(ctx context.Context, f Finding) error {
+	if f.At == 0 {
+		f.At = time.Now().Unix()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO findings(device, seq, kind, detail, at) VALUES (?, ?, ?, ?, ?)`, f.Device, f.Seq, f.Kind, f.Detail, f.At)
+	return err
+}
+
+// Finding kinds.
+const (
+	FindingGap          = "gap"
+	FindingChain        = "broken_chain"
+	FindingBadSignature = "bad_signature"
+	FindingConflict     = "conflicting_resend"
+	FindingKeyMismatch  = "key_mismatch"
+	FindingEnroll       = "bad_enrollment"
+	FindingMalformed    = "malformed"
+)
+
+// Finding is one flagged observation.
+type Finding struct {
+	ID     int64
+	Device string
+	Seq    uint64
+	Kind   string
+	Detail string
+	At     int64
+}
+
+// Findings lists findings, for one device or all ("").
+func (s *Store) Findings(ctx context.Context, device string) ([]Finding, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, device, seq, kind, detail, at FROM findings WHERE ? = '' OR device = ? ORDER BY id`, device, device)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Finding
+	for rows.Next() {
+		var f Finding
+		if err := rows.Scan(&f.ID, &f.Device, &f.Seq, &f.Kind, &f.Detail, &f.At); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
