@@ -1,0 +1,268 @@
+// Package proof is the agent's durable outbox of proof records.
+//
+// Every play is appended here, hash-chained to the one before, and
+// committed with synchronous=FULL before the play counts as done. Records
+// leave the outbox only when the controller receipts them (Prune), never
+// because a PUBACK arrived. The last seq and hash live in a meta row that
+// is updated in the same transaction as each insert, so a seq is never
+// reused, even after every record has been pruned.
+package proof
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/guardcast/guardcast/internal/protocol"
+
+	_ "modernc.org/sqlite" // driver "sqlite"
+)
+
+// ErrReceiptMismatch means a receipt's head hash is not the hash this
+// outbox holds for that seq: the controller and the agent disagree about
+// the chain, and nothing is pruned.
+var ErrReceiptMismatch = errors.New("receipt head does not match the stored record")
+
+// ErrReceiptAhead means a receipt names a seq this outbox never appended.
+var ErrReceiptAhead = errors.New("receipt beyond the last appended record")
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	device    TEXT    NOT NULL,
+	last_seq  INTEGER NOT NULL,
+	last_hash TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+	seq  INTEGER PRIMARY KEY,
+	hash TEXT    NOT NULL,
+	body BLOB    NOT NULL
+);
+`
+
+// Outbox is a durable, hash-chained queue of proof records for one device.
+// It is safe for concurrent use.
+type Outbox struct {
+	db     *sql.DB
+	device string
+
+	mu       sync.Mutex // serialises Append and Prune; guards the fields below
+	lastSeq  uint64
+	lastHash string
+	pending  uint64 // rows in records
+}
+
+// Stats summarises the outbox.
+type Stats struct {
+	NextSeq     uint64 // the seq the next Append will assign
+	LastHash    string // hash of record NextSeq-1 (GenesisHash if none)
+	Unreceipted uint64 // records held, not yet receipted
+}
+
+// Open opens (creating if needed) the outbox at path for device. An outbox
+// created for one device refuses to open for another.
+func Open(path, device string) (*Outbox, error) {
+	if err := protocol.ValidateDeviceID(device); err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	// One connection: appends are serialised anyway, and one connection
+	// keeps the per-connection pragmas simple to reason about.
+	db.SetMaxOpenConns(1)
+	o := &Outbox{db: db, device: device}
+	if err := o.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	return o, nil
+}
+
+func (o *Outbox) init() error {
+	ctx := context.Background()
+	if _, err := o.db.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	var mode string
+	if err := o.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	if _, err := o.db.ExecContext(ctx,
+		`INSERT OR IGNORE INTO meta (id, device, last_seq, last_hash) VALUES (1, ?, 0, ?)`,
+		o.device, protocol.GenesisHash); err != nil {
+		return err
+	}
+	var dev string
+	var last int64
+	if err := o.db.QueryRowContext(ctx, `SELECT device, last_seq, last_hash FROM meta WHERE id = 1`).
+		Scan(&dev, &last, &o.lastHash); err != nil {
+		return err
+	}
+	if dev != o.device {
+		return fmt.Errorf("outbox belongs to device %q, not %q", dev, o.device)
+	}
+	o.lastSeq = uint64(last)
+	var n int64
+	if err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM records`).Scan(&n); err != nil {
+		return err
+	}
+	o.pending = uint64(n)
+	return nil
+}
+
+// Close closes the database.
+func (o *Outbox) Close() error { return o.db.Close() }
+
+// Append assigns r the next seq and the previous record's hash, commits it
+// durably and returns the completed record. Device is filled in if empty.
+func (o *Outbox) Append(ctx context.Context, r protocol.ProofRecord) (protocol.ProofRecord, error) {
+	if r.Device == "" {
+		r.Device = o.device
+	}
+	if r.Device != o.device {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof: record of %q in outbox of %q", r.Device, o.device)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r.Seq = o.lastSeq + 1
+	r.Prev = o.lastHash
+	if err := r.Validate(); err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof: %w", err)
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof: %w", err)
+	}
+	h := r.Hash()
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof %d: %w", r.Seq, err)
+	}
+	defer tx.Rollback()
+	// Read the meta row inside the transaction: it, not memory, is the
+	// authority, so a second process on the same file cannot fork the chain.
+	var last int64
+	var lastHash string
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq, last_hash FROM meta WHERE id = 1`).Scan(&last, &lastHash); err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof %d: %w", r.Seq, err)
+	}
+	if uint64(last) != o.lastSeq || lastHash != o.lastHash {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof: outbox changed under us (seq %d, expected %d)", last, o.lastSeq)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO records (seq, hash, body) VALUES (?, ?, ?)`, int64(r.Seq), h, body); err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof %d: %w", r.Seq, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET last_seq = ?, last_hash = ? WHERE id = 1`, int64(r.Seq), h); err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof %d: %w", r.Seq, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return protocol.ProofRecord{}, fmt.Errorf("append proof %d: commit: %w", r.Seq, err)
+	}
+	o.lastSeq, o.lastHash = r.Seq, h
+	o.pending++
+	return r, nil
+}
+
+// Pending returns up to limit held records with seq > after, in order.
+func (o *Outbox) Pending(ctx context.Context, after uint64, limit int) ([]protocol.ProofRecord, error) {
+	rows, err := o.db.QueryContext(ctx, `SELECT seq, hash, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending proofs: %w", err)
+	}
+	defer rows.Close()
+	var out []protocol.ProofRecord
+	for rows.Next() {
+		var seq int64
+		var h string
+		var body []byte
+		if err := rows.Scan(&seq, &h, &body); err != nil {
+			return nil, fmt.Errorf("pending proofs: %w", err)
+		}
+		var r protocol.ProofRecord
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, fmt.Errorf("pending proof %d: %w", seq, err)
+		}
+		if uint64(seq) != r.Seq || r.Hash() != h {
+			return nil, fmt.Errorf("pending proof %d: stored record does not match its hash", seq)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending proofs: %w", err)
+	}
+	return out, nil
+}
+
+// Prune deletes every record up to and including through, after checking
+// that head is the hash this outbox holds for through. A receipt for
+// records already pruned is a no-op; one beyond the last appended seq is
+// refused.
+func (o *Outbox) Prune(ctx context.Context, through uint64, head string) error {
+	if through == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if through > o.lastSeq {
+		return fmt.Errorf("prune through %d: %w (last %d)", through, ErrReceiptAhead, o.lastSeq)
+	}
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("prune through %d: %w", through, err)
+	}
+	defer tx.Rollback()
+	var stored string
+	err = tx.QueryRowContext(ctx, `SELECT hash FROM records WHERE seq = ?`, int64(through)).Scan(&stored)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if through == o.lastSeq {
+			stored = o.lastHash
+		}
+		// Otherwise already pruned: nothing to check against, nothing to do
+		// beyond deleting what is (not) there.
+	case err != nil:
+		return fmt.Errorf("prune through %d: %w", through, err)
+	}
+	if stored != "" && stored != head {
+		return fmt.Errorf("prune through %d: %w", through, ErrReceiptMismatch)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE seq <= ?`, int64(through))
+	if err != nil {
+		return fmt.Errorf("prune through %d: %w", through, err)
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("prune through %d: commit: %w", through, err)
+	}
+	o.pending -= uint64(n)
+	return nil
+}
+
+// Stats reports the next seq and how many records await a receipt.
+func (o *Outbox) Stats() Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return Stats{NextSeq: o.lastSeq + 1, LastHash: o.lastHash, Unreceipted: o.pending}
+}
+
+// Head returns the seq and hash of the last appended record (0 and
+// GenesisHash before the first).
+func (o *Outbox) Head() (uint64, string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lastSeq, o.lastHash
+}
