@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -108,17 +107,21 @@ func CheckPassword(c Credential, password string) bool {
 
 // Refusals counts what the AuthHook refused since start.
 type Refusals struct {
-	Connect   uint64 // bad or missing credentials, client ID mismatch, lookup errors
-	Will      uint64 // connections refused for a will outside the device's status topic
-	Publish   uint64 // publishes to a topic the client may not write
-	Retain    uint64 // retained publishes outside the device's own status topic
-	Read      uint64 // subscription filters refused and deliveries withheld (mochi asks both through one ACL call)
-	Packet    uint64 // packets refused before processing (too long topic or filter)
+	Connect uint64 // bad or missing credentials, client ID mismatch, lookup errors
+	Will    uint64 // connections refused for a will outside the device's status topic
+	Publish uint64 // publishes to a topic the client may not write
+	Retain  uint64 // retained publishes outside the device's own status topic
+	Read    uint64 // subscription filters refused and deliveries withheld (mochi asks both through one ACL call)
+	Packet  uint64 // packets refused before processing (too long topic or filter)
 }
 
-// ErrTopicTooLong is returned from OnPacketRead for a topic name or filter
-// over the configured limit; mochi then drops the connection.
-var ErrTopicTooLong = errors.New("topic or filter longer than the broker's limit")
+// Errors returned from OnPacketRead. Both wrap packets.ErrRejectPacket:
+// mochi v2.7.9's Hooks.OnPacketRead silently ignores any other error (it
+// fails open), while ErrRejectPacket makes it drop the connection.
+var (
+	ErrTopicTooLong = fmt.Errorf("%w: topic or filter longer than the broker's limit", packets.ErrRejectPacket)
+	ErrRetainDenied = fmt.Errorf("%w: retained publish outside the device's status topic", packets.ErrRejectPacket)
+)
 
 // AuthHook is a deny-by-default mochi hook: it authenticates every network
 // client against Credentials and enforces the GuardCast topic ACL. Mochi
@@ -163,12 +166,12 @@ func (h *AuthHook) Provides(b byte) bool {
 // Refusals returns the refusal counters.
 func (h *AuthHook) Refusals() Refusals {
 	return Refusals{
-		Connect:   h.connect.Load(),
-		Will:      h.will.Load(),
-		Publish:   h.publish.Load(),
-		Retain:    h.retain.Load(),
-		Read:      h.read.Load(),
-		Packet:    h.packet.Load(),
+		Connect: h.connect.Load(),
+		Will:    h.will.Load(),
+		Publish: h.publish.Load(),
+		Retain:  h.retain.Load(),
+		Read:    h.read.Load(),
+		Packet:  h.packet.Load(),
 	}
 }
 
@@ -277,6 +280,7 @@ func (h *AuthHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // OnPacketRead implements mqtt.Hook. It runs on every decoded packet before
 // mochi validates or processes it; an error drops the connection. It
 // refuses what OnACLCheck cannot see: the retain flag, and lengths.
+// Errors must wrap packets.ErrRejectPacket or mochi ignores them.
 func (h *AuthHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	switch pk.FixedHeader.Type {
 	case packets.Publish:
@@ -286,7 +290,7 @@ func (h *AuthHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		if pk.FixedHeader.Retain && h.role(cl) != RoleController &&
 			pk.TopicName != protocol.UpTopic(cl.ID, protocol.TopicStatus) {
 			h.retain.Add(1)
-			return pk, packets.ErrNotAuthorized
+			return pk, ErrRetainDenied
 		}
 	case packets.Subscribe, packets.Unsubscribe:
 		for _, f := range pk.Filters {

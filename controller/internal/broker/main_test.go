@@ -84,7 +84,8 @@ func pahoConnect(t testing.TB, url, clientID, user, pass string, tweak func(*pah
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(clientID).
 		SetUsername(user).SetPassword(pass).
 		SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(5 * time.Second).SetOrderMatters(true)
+		SetConnectTimeout(5 * time.Second).SetOrderMatters(true).
+		SetProtocolVersion(4) // else paho retries a refused CONNECT as v3.1
 	if tweak != nil {
 		tweak(o)
 	}

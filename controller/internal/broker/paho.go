@@ -147,9 +147,13 @@ func subscribeError(tok paho.Token, filter string) error {
 	if err := tok.Error(); err != nil {
 		return err
 	}
+	// One filter per SUBSCRIBE, so every result is ours. (paho keys the
+	// result of "$share/g/f" by "f", so looking up filter would miss it.)
 	if st, ok := tok.(*paho.SubscribeToken); ok {
-		if code, ok := st.Result()[filter]; ok && code >= 0x80 {
-			return fmt.Errorf("broker refused subscription %q (code %#x)", filter, code)
+		for _, code := range st.Result() {
+			if code >= 0x80 {
+				return fmt.Errorf("broker refused subscription %q (code %#x)", filter, code)
+			}
 		}
 	}
 	return nil
