@@ -1,0 +1,326 @@
+// Package cli is guardcast-controller's command line: one function per
+// subcommand, each parsing its flags strictly and calling into the
+// controller's packages. main only sets up signals and calls Main.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/guardcast/guardcast/controller/internal/fleet"
+	"github.com/guardcast/guardcast/controller/internal/schedule"
+	"github.com/guardcast/guardcast/controller/internal/serve"
+	"github.com/guardcast/guardcast/controller/internal/store"
+	"github.com/guardcast/guardcast/controller/internal/web"
+	"github.com/guardcast/guardcast/internal/atomicfile"
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+const usage = `guardcast-controller — schedules anti-fraud content to GuardCast agents and keeps their proof of play.
+
+Usage:
+  guardcast-controller serve [--data DIR] [--mqtt ADDR] [--http ADDR] [--print-proofs]
+  guardcast-controller device add --id ID --site NAME --profile PROFILE [--out FILE]
+  guardcast-controller device list
+  guardcast-controller device reset-enrollment --id ID
+  guardcast-controller controller add --id ID
+  guardcast-controller media add FILE... [--title T]
+  guardcast-controller media list
+  guardcast-controller playlist create NAME --output led|tv|audio|printer --item MEDIA[:SECONDS]...
+  guardcast-controller playlist assign NAME --device ID
+  guardcast-controller proofs export [--format csv|jsonl] [--device ID] [--since T]
+  guardcast-controller proofs verify [--device ID]
+  guardcast-controller findings [--device ID]
+  guardcast-controller version
+
+Every command takes --data DIR (default $GUARDCAST_DATA, else /var/lib/guardcast-controller).
+`
+
+// Env is what a command may touch.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
+}
+
+// Main runs one command and returns the process exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		switch cmd {
+		case "device", "media", "playlist", "proofs", "controller":
+			cmd, rest = cmd+" "+rest[0], rest[1:]
+		}
+	}
+	commands := map[string]func(context.Context, []string, Env) error{
+		"serve":                   cmdServe,
+		"device add":              cmdDeviceAdd,
+		"device list":             cmdDeviceList,
+		"device reset-enrollment": cmdDeviceReset,
+		"controller add":          cmdControllerAdd,
+		"media add":               cmdMediaAdd,
+		"media list":              cmdMediaList,
+		"playlist create":         cmdPlaylistCreate,
+		"playlist assign":         cmdPlaylistAssign,
+		"proofs export":           cmdProofsExport,
+		"proofs verify":           cmdProofsVerify,
+		"findings":                cmdFindings,
+		"version":                 func(context.Context, []string, Env) error { fmt.Fprintln(env.Stdout, Version); return nil },
+	}
+	fn, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	err := fn(ctx, rest, env)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.Stderr, "guardcast-controller %s: %v\n", cmd, err)
+		return 2
+	case errors.Is(err, errVerifyFailed):
+		return 1
+	default:
+		fmt.Fprintf(env.Stderr, "guardcast-controller %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func newFlags(name string, env Env) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	def := os.Getenv("GUARDCAST_DATA")
+	if def == "" {
+		def = "/var/lib/guardcast-controller"
+	}
+	data := fs.String("data", def, "data directory")
+	return fs, data
+}
+
+// parse accepts flags before, between and after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func openStore(ctx context.Context, dir string) (*store.Store, error) {
+	if _, err := os.Stat(filepath.Join(dir, "guardcast.db")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return store.Open(ctx, dir)
+}
+
+func cmdServe(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("serve", env)
+	var cfg serve.Config
+	fs.StringVar(&cfg.MQTTAddr, "mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address")
+	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address (media and API)")
+	fs.StringVar(&cfg.PublicBrokerURL, "public-broker-url", "", "broker URL written into agent configs (default: from --mqtt)")
+	fs.StringVar(&cfg.PublicMediaURL, "public-media-url", "", "media base URL written into agent configs (default: from --http)")
+	fs.StringVar(&cfg.ExternalBroker, "external-broker", "", "use this broker (tcp://host:1883) instead of the embedded one")
+	fs.StringVar(&cfg.BrokerUser, "broker-user", "controller", "username (and client ID) on the external broker")
+	pwFile := fs.String("broker-password-file", "", "file holding the external broker password")
+	fs.DurationVar(&cfg.Lifetime, "lifetime", schedule.DefaultLifetime, "validity of signed desired states")
+	fs.DurationVar(&cfg.Poll, "poll", time.Second, "how often edits made by other commands are picked up")
+	printProofs := fs.Bool("print-proofs", false, "print one line per committed proof")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected arguments %q", pos)
+	}
+	cfg.DataDir = *data
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			return err
+		}
+		cfg.BrokerPassword = strings.TrimSpace(string(b))
+	}
+	if *printProofs {
+		cfg.PrintProofs = env.Stdout
+	}
+	return serve.Run(ctx, cfg, env.Log)
+}
+
+func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("device add", env)
+	id := fs.String("id", "", "device ID (a-z, 0-9, - _ .)")
+	site := fs.String("site", "", "site name (branch, hotel, station)")
+	profile := fs.String("profile", "", "hardware profile (e.g. virtual-led, alpha-sign-serial)")
+	out := fs.String("out", "", "write the agent config here (default DIR/agents/ID.json)")
+	brokerURL := fs.String("broker-url", "", "broker URL for the agent (default: from the running controller's endpoints.json)")
+	mediaURL := fs.String("media-url", "", "media base URL for the agent (default: likewise)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected arguments %q", pos)
+	}
+	if *id == "" || *profile == "" {
+		return usagef("--id and --profile are required")
+	}
+	ep, _ := serve.ReadEndpoints(*data)
+	if *brokerURL == "" {
+		*brokerURL = ep.BrokerURL
+		if *brokerURL == "" {
+			*brokerURL = "tcp://127.0.0.1:1883"
+		}
+	}
+	if *mediaURL == "" {
+		*mediaURL = ep.MediaURL
+		if *mediaURL == "" {
+			*mediaURL = "http://127.0.0.1:8080/media/"
+		}
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := schedule.LoadOrCreateKey(*data)
+	if err != nil {
+		return err
+	}
+	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profile,
+		BrokerURL: *brokerURL, MediaURL: *mediaURL, ContentKey: schedule.NewCompiler(st, key, schedule.Options{}, nil).PublicKey()})
+	if err != nil {
+		return err
+	}
+	path := *out
+	if path == "" {
+		if err := os.MkdirAll(filepath.Join(*data, "agents"), 0o700); err != nil {
+			return err
+		}
+		path = filepath.Join(*data, "agents", *id+".json")
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write agent config: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "enrolled %s (site %q, profile %s); agent config: %s\n", *id, *site, *profile, path)
+	fmt.Fprintf(env.Stdout, "copy it to the device as /etc/guardcast/agent.json (mode 0600); it holds the device's password and one-time enrollment secret\n")
+	return nil
+}
+
+func cmdDeviceList(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("device list", env)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	devs, err := st.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		var views []web.DeviceView
+		for _, d := range devs {
+			views = append(views, web.ViewDevice(d))
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(views)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSITE\tPROFILE\tENROLLED\tVERSION\tLAST SEQ\tLAST SEEN\tONLINE")
+	for _, d := range devs {
+		v := web.ViewDevice(d)
+		seen, online := "-", "-"
+		if v.LastSeen > 0 {
+			seen = time.Unix(v.LastSeen, 0).Format(time.DateTime)
+		}
+		if v.Status != nil {
+			online = strconv.FormatBool(v.Status.Online)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%d\t%s\t%s\n", v.ID, v.Site, v.Profile, v.Enrolled, v.DesiredVersion, v.LastSeq, seen, online)
+	}
+	return tw.Flush()
+}
+
+func cmdDeviceReset(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("device reset-enrollment", env)
+	id := fs.String("id", "", "device ID")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--id is required")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret := make([]byte, 32)
+	if _, err := randRead(secret); err != nil {
+		return err
+	}
+	if err := st.ResetEnrollment(ctx, *id, secret); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: pinned key cleared; its play log is kept. Put this in the agent config as \"enroll_secret\":\n%s\n", *id, protocol.EncodeKey(secret))
+	return nil
+}
+
+func cmdControllerAdd(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("controller add", env)
+	id := fs.String("id", "", "controller credential name")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--id is required")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pw, err := fleet.AddController(ctx, st, *id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, pw)
+	return nil
+}

@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/guardcast/guardcast/controller/internal/report"
+	"github.com/guardcast/guardcast/controller/internal/serve"
+	"github.com/guardcast/guardcast/controller/internal/store"
+	"github.com/guardcast/guardcast/controller/internal/web"
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+var randRead = rand.Read
+
+func cmdMediaAdd(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("media add", env)
+	title := fs.String("title", "", "title (default: the file name without extension)")
+	files, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return usagef("no files given")
+	}
+	st, lib, err := serve.OpenData(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var errs []error
+	for _, f := range files {
+		info, err := serve.AddMedia(ctx, st, lib, f, filepath.Base(f), *title)
+		if err != nil {
+			errs = append(errs, err)
+			fmt.Fprintf(env.Stderr, "rejected %s: %v\n", f, err)
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "%s  %-6s %8d  %s\n", info.SHA256, info.Kind, info.Size, info.Name)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d files rejected, nothing stored for them", len(errs), len(files))
+	}
+	return nil
+}
+
+func cmdMediaList(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("media list", env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ms, err := st.ListMedia(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHA256\tKIND\tSIZE\tDURATION\tNAME\tTITLE")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", m.SHA256[:16], m.Kind, m.Size, time.Duration(m.DurationMS)*time.Millisecond, m.Name, m.Title)
+	}
+	return tw.Flush()
+}
+
+type itemList []string
+
+func (l *itemList) String() string     { return strings.Join(*l, ",") }
+func (l *itemList) Set(s string) error { *l = append(*l, s); return nil }
+
+// kindsFor says which media kinds each output can show.
+var kindsFor = map[string][]string{
+	protocol.OutputLED:     {"text", "image"},
+	protocol.OutputTV:      {"video", "image", "text"},
+	protocol.OutputAudio:   {"audio"},
+	protocol.OutputPrinter: {"print", "text", "image"},
+}
+
+func cmdPlaylistCreate(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("playlist create", env)
+	output := fs.String("output", "", "led, tv, audio or printer")
+	var items itemList
+	fs.Var(&items, "item", "MEDIA[:SECONDS]: media by name or sha256 (prefix), and how long it holds the output; repeat")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one playlist NAME, got %q", pos)
+	}
+	name := pos[0]
+	if name == "" || len(name) > 100 || strings.ContainsAny(name, "/\\\x00") {
+		return usagef("playlist name %q: 1..100 characters, no slashes", name)
+	}
+	if !protocol.ValidOutput(*output) {
+		return usagef("--output %q: want led, tv, audio or printer", *output)
+	}
+	if len(items) == 0 {
+		return usagef("at least one --item is required")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p := store.Playlist{Name: name, Output: *output}
+	for _, it := range items {
+		ref, secs, hasSecs := strings.Cut(it, ":")
+		m, err := st.Media(ctx, ref)
+		if err != nil {
+			return err
+		}
+		ok := false
+		for _, k := range kindsFor[*output] {
+			ok = ok || k == m.Kind
+		}
+		if !ok {
+			return fmt.Errorf("item %s is %s media; output %s plays %s", ref, m.Kind, *output, strings.Join(kindsFor[*output], ", "))
+		}
+		ms := m.DurationMS
+		if hasSecs {
+			f, err := strconv.ParseFloat(secs, 64)
+			if err != nil || f <= 0 || f > 86400 || math.IsNaN(f) {
+				return usagef("item %q: seconds must be a number in (0, 86400]", it)
+			}
+			ms = int64(f * 1000)
+		}
+		if ms <= 0 {
+			return usagef("item %q: %s media has no duration of its own; give one as %s:SECONDS", it, m.Kind, ref)
+		}
+		p.Items = append(p.Items, store.PlaylistItem{SHA256: m.SHA256, DurationMS: ms})
+	}
+	if err := st.CreatePlaylist(ctx, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "playlist %s on %s: %d items\n", name, *output, len(p.Items))
+	return nil
+}
+
+func cmdPlaylistAssign(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("playlist assign", env)
+	var devices itemList
+	fs.Var(&devices, "device", "device ID; repeat for several")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || len(devices) == 0 {
+		return usagef("want: playlist assign NAME --device ID")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, d := range devices {
+		if err := st.AssignPlaylist(ctx, pos[0], d); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "playlist %s assigned to %s; a running controller publishes the new signed state within a second\n", pos[0], d)
+	}
+	return nil
+}
+
+func cmdProofsExport(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("proofs export", env)
+	format := fs.String("format", "csv", "csv or jsonl")
+	device := fs.String("device", "", "only this device")
+	since := fs.String("since", "", "only plays starting at or after this time (RFC 3339, YYYY-MM-DD, or a duration like 24h)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *format != "csv" && *format != "jsonl" {
+		return usagef("--format %q: want csv or jsonl", *format)
+	}
+	t, err := web.ParseSince(*since, time.Now())
+	if err != nil {
+		return usageError{err}
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	f := store.ProofFilter{Device: *device}
+	if !t.IsZero() {
+		f.SinceNS = t.UnixNano()
+	}
+	return report.Export(ctx, st, f, *format, env.Stdout)
+}
+
+var errVerifyFailed = errors.New("verification failed")
+
+func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("proofs verify", env)
+	device := fs.String("device", "", "only this device")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	results, err := report.Verify(ctx, st, *device)
+	if err != nil {
+		return err
+	}
+	stats, err := st.ProofStats(ctx)
+	if err != nil {
+		return err
+	}
+	played := map[string]int64{}
+	for _, s := range stats {
+		played[s.Device] = s.Played
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tRECORDS\tPLAYED\tLAST SEQ\tCHAIN VERIFIED")
+	failed := 0
+	for _, r := range results {
+		ok := "yes"
+		if !r.OK() {
+			ok = "NO"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", r.Device, r.Records, played[r.Device], r.LastSeq, ok)
+	}
+	tw.Flush()
+	for _, r := range results {
+		for _, p := range r.Problems {
+			fmt.Fprintf(env.Stdout, "FAIL %s\n", p)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(env.Stderr, "%d device(s) failed verification\n", failed)
+		return errVerifyFailed
+	}
+	return nil
+}
+
+func cmdFindings(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("findings", env)
+	device := fs.String("device", "", "only this device")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fsx, err := st.Findings(ctx, *device)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tDEVICE\tSEQ\tKIND\tDETAIL")
+	for _, f := range fsx {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", time.Unix(f.At, 0).Format(time.DateTime), f.Device, f.Seq, f.Kind, f.Detail)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,308 @@
+// Package fleet knows the devices: it enrolls them (credentials, one-time
+// enrollment secret, the agent's config file), pins each device's key at
+// its first hello, records status, and keeps every device's retained
+// desired state current — the database is the source of truth, so on every
+// hello (a reconnect) the device gets its document again.
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/guardcast/guardcast/controller/internal/broker"
+	"github.com/guardcast/guardcast/controller/internal/schedule"
+	"github.com/guardcast/guardcast/controller/internal/store"
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+// Credentials serves the broker's logins from the store.
+type Credentials struct{ Store *store.Store }
+
+// LookupCredential implements broker.Credentials.
+func (c Credentials) LookupCredential(username string) (broker.Credential, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := c.Store.Device(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return broker.Credential{}, false, nil
+	}
+	if err != nil {
+		return broker.Credential{}, false, err
+	}
+	role := broker.RoleNone
+	switch d.Role {
+	case store.RoleDevice:
+		role = broker.RoleDevice
+	case store.RoleController:
+		role = broker.RoleController
+	}
+	return broker.Credential{Username: d.ID, Role: role, Salt: d.CredSalt, Hash: d.CredHash}, true, nil
+}
+
+// Enrollment is what `device add` needs besides the device itself.
+type Enrollment struct {
+	ID, Site, Profile string
+	BrokerURL         string
+	MediaURL          string
+	ContentKey        ed25519.PublicKey
+}
+
+func randomToken() ([]byte, error) {
+	b := make([]byte, 32)
+	_, err := rand.Read(b)
+	return b, err
+}
+
+// Enroll registers a device and returns its agent config. The password and
+// enrollment secret exist in clear only in the returned config; the store
+// keeps a salted hash of the password.
+func Enroll(ctx context.Context, st *store.Store, e Enrollment) (*protocol.AgentConfig, error) {
+	if err := protocol.ValidateDeviceID(e.ID); err != nil {
+		return nil, err
+	}
+	pw, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	secret, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	password := base64.RawURLEncoding.EncodeToString(pw)
+	salt, hash := broker.HashPassword(password)
+	cfg := &protocol.AgentConfig{
+		Device: e.ID, Site: e.Site, Profile: e.Profile,
+		BrokerURL: e.BrokerURL, Password: password, MediaURL: e.MediaURL,
+		ContentKeys:  []string{protocol.EncodeKey(e.ContentKey)},
+		EnrollSecret: protocol.EncodeKey(secret),
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := st.AddDevice(ctx, store.Device{ID: e.ID, Site: e.Site, Profile: e.Profile, Role: store.RoleDevice,
+		CredSalt: salt, CredHash: hash, EnrollSecret: secret}); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// AddController registers a controller credential for an external broker
+// or for a second controller; it returns the password.
+func AddController(ctx context.Context, st *store.Store, id string) (string, error) {
+	if err := protocol.ValidateDeviceID(id); err != nil {
+		return "", err
+	}
+	pw, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	password := base64.RawURLEncoding.EncodeToString(pw)
+	salt, hash := broker.HashPassword(password)
+	return password, st.AddDevice(ctx, store.Device{ID: id, Role: store.RoleController, CredSalt: salt, CredHash: hash})
+}
+
+// Publisher is the bus side the fleet needs.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte, retain bool) error
+}
+
+// Keys is told about newly pinned keys (the ingester caches them) and asked
+// to receipt a device's current head after a hello.
+type Keys interface {
+	SetKey(device string, pub ed25519.PublicKey)
+	Receipt(ctx context.Context, device string) error
+}
+
+// Fleet handles hellos and status, and publishes desired states.
+type Fleet struct {
+	st   *store.Store
+	comp *schedule.Compiler
+	pub  Publisher
+	keys Keys
+	log  *slog.Logger
+
+	work chan string // device IDs whose hello needs answering
+}
+
+// New returns a fleet; call Run.
+func New(st *store.Store, comp *schedule.Compiler, pub Publisher, keys Keys, log *slog.Logger) *Fleet {
+	return &Fleet{st: st, comp: comp, pub: pub, keys: keys, log: log, work: make(chan string, 4096)}
+}
+
+// HandleHello is the bus handler for hellos. It checks the hello and pins
+// the key here, and leaves publishing to Run: a bus handler must not
+// publish (with an external broker that can deadlock the connection).
+func (f *Fleet) HandleHello(ctx context.Context, topic string, payload []byte) {
+	t, err := protocol.ParseTopic(topic)
+	if err != nil || t.Name != protocol.TopicHello {
+		return
+	}
+	var h protocol.Hello
+	if err := protocol.Decode(payload, &h); err != nil {
+		f.log.Warn("malformed hello, dropped", "device", t.Device, "err", err)
+		return
+	}
+	if h.Device != t.Device {
+		f.log.Warn("hello names another device, dropped", "topic_device", t.Device, "hello_device", h.Device)
+		return
+	}
+	if err := f.checkKey(ctx, h); err != nil {
+		f.log.Warn("hello refused", "device", h.Device, "err", err)
+		return
+	}
+	select {
+	case f.work <- h.Device:
+	default:
+		f.log.Warn("hello queue full; device will get its document at the next sync", "device", h.Device)
+	}
+}
+
+// ErrKeyMismatch: a device presented a key other than the pinned one.
+var ErrKeyMismatch = errors.New("device key differs from the pinned key")
+
+func (f *Fleet) checkKey(ctx context.Context, h protocol.Hello) error {
+	d, err := f.st.Device(ctx, h.Device)
+	if err != nil {
+		return err
+	}
+	if d.PubKey != nil {
+		if !hmac.Equal(d.PubKey, h.PublicKey) {
+			_ = f.st.AddFinding(ctx, store.Finding{Device: h.Device, Kind: store.FindingKeyMismatch,
+				Detail: fmt.Sprintf("hello with key %s, pinned %s", protocol.KeyID(h.PublicKey), protocol.KeyID(d.PubKey))})
+			return ErrKeyMismatch
+		}
+		return nil
+	}
+	if d.EnrollSecret == nil {
+		return errors.New("no key pinned and no enrollment secret left: run `guardcast-controller device reset-enrollment`")
+	}
+	if !hmac.Equal(protocol.EnrollMAC(d.EnrollSecret, h.Device, h.PublicKey), h.EnrollMAC) {
+		_ = f.st.AddFinding(ctx, store.Finding{Device: h.Device, Kind: store.FindingEnroll, Detail: "enrollment MAC does not match the one-time secret"})
+		return errors.New("enrollment MAC does not match")
+	}
+	pinned, err := f.st.PinKey(ctx, h.Device, h.PublicKey)
+	if err != nil {
+		return err
+	}
+	if !pinned {
+		return errors.New("key was pinned concurrently; retry")
+	}
+	f.keys.SetKey(h.Device, ed25519.PublicKey(h.PublicKey))
+	f.log.Info("device enrolled: key pinned", "device", h.Device, "key", protocol.KeyID(h.PublicKey))
+	return nil
+}
+
+// HandleStatus records a device's retained status.
+func (f *Fleet) HandleStatus(ctx context.Context, topic string, payload []byte) {
+	t, err := protocol.ParseTopic(topic)
+	if err != nil || t.Name != protocol.TopicStatus || len(payload) == 0 {
+		return
+	}
+	var s protocol.Status
+	if err := protocol.Decode(payload, &s); err != nil || s.Device != t.Device {
+		f.log.Warn("malformed status, dropped", "device", t.Device, "err", err)
+		return
+	}
+	b, _ := json.Marshal(s)
+	if err := f.st.SetStatus(ctx, t.Device, string(b), time.Now().Unix()); err != nil {
+		f.log.Warn("status not stored", "device", t.Device, "err", err)
+	}
+}
+
+// Publish refreshes one device's document and publishes it retained.
+func (f *Fleet) Publish(ctx context.Context, device string) error {
+	doc, version, changed, err := f.comp.Refresh(ctx, device)
+	if err != nil {
+		return err
+	}
+	if err := f.pub.Publish(ctx, protocol.DownTopic(device, protocol.TopicDesired), doc, true); err != nil {
+		return fmt.Errorf("publish desired state of %s: %w", device, err)
+	}
+	if changed {
+		f.log.Info("desired state published", "device", device, "version", version)
+	}
+	return nil
+}
+
+// Sync refreshes every device's document and publishes the changed ones
+// (all of them when force is set, as at start-up).
+func (f *Fleet) Sync(ctx context.Context, force bool) error {
+	devs, err := f.st.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range devs {
+		doc, version, changed, err := f.comp.Refresh(ctx, d.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !changed && !force {
+			continue
+		}
+		if err := f.pub.Publish(ctx, protocol.DownTopic(d.ID, protocol.TopicDesired), doc, true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.log.Info("desired state published", "device", d.ID, "version", version, "changed", changed)
+	}
+	return errors.Join(errs...)
+}
+
+// Options tune Run.
+type Options struct {
+	// PollEvery is how often the store's revision is checked for edits made
+	// by CLI commands, and documents for renewal.
+	PollEvery time.Duration
+}
+
+// Run answers hellos (desired state + receipt) and republishes documents
+// when the store changes, until ctx is cancelled.
+func (f *Fleet) Run(ctx context.Context, opts Options) error {
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = time.Second
+	}
+	if err := f.Sync(ctx, true); err != nil {
+		f.log.Error("initial publish of desired states", "err", err)
+	}
+	rev, _ := f.st.Revision(ctx)
+	tick := time.NewTicker(opts.PollEvery)
+	defer tick.Stop()
+	renew := time.NewTicker(time.Hour)
+	defer renew.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case dev := <-f.work:
+			if err := f.Publish(ctx, dev); err != nil && ctx.Err() == nil {
+				f.log.Warn("answer hello", "device", dev, "err", err)
+			}
+			if err := f.keys.Receipt(ctx, dev); err != nil && ctx.Err() == nil {
+				f.log.Warn("receipt after hello", "device", dev, "err", err)
+			}
+		case <-tick.C:
+			r, err := f.st.Revision(ctx)
+			if err != nil || r == rev {
+				continue
+			}
+			rev = r
+			if err := f.Sync(ctx, false); err != nil && ctx.Err() == nil {
+				f.log.Warn("sync desired states", "err", err)
+			}
+		case <-renew.C:
+			if err := f.Sync(ctx, false); err != nil && ctx.Err() == nil {
+				f.log.Warn("renew desired states", "err", err)
+			}
+		}
+	}
+}
