@@ -1,0 +1,286 @@
+// Package link is the agent's only MQTT user. It keeps one paho
+// connection up, re-subscribes and greets the controller on every
+// (re)connect, and hands incoming messages to the daemon through a
+// bounded channel: nothing ever publishes or blocks inside a paho handler.
+//
+// The session is clean: the controller republishes what a device should
+// do on every connect, so nothing depends on broker session state. A
+// completed publish token is not proof of delivery either; proofs are kept
+// until receipted (see package proof).
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+// ErrNotConnected is returned by Publish while the link is down.
+var ErrNotConnected = errors.New("not connected to the broker")
+
+// Message is one incoming message, with its payload copied out of paho.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// Greeting is what the link publishes after each (re)connect, once
+// subscribed: a protocol.Hello and a retained online protocol.Status.
+type Greeting struct {
+	Hello  []byte
+	Status []byte
+}
+
+// Options configure a Link.
+type Options struct {
+	BrokerURL string
+	Device    string // client ID and username
+	Password  string
+	TLS       *tls.Config
+	// Will is the retained status published by the broker if the
+	// connection drops without a clean disconnect (Online false).
+	Will []byte
+	// Greet builds the greeting for a fresh connection. It is called from
+	// the link's own goroutine, never from a paho handler.
+	Greet func() Greeting
+	// Inbox bounds the incoming message channel (default 64).
+	Inbox int
+	// ConnectTimeout, KeepAlive and RetryInterval default to 10 s, 30 s
+	// and 5 s; MaxReconnectInterval to 1 min.
+	ConnectTimeout       time.Duration
+	KeepAlive            time.Duration
+	RetryInterval        time.Duration
+	MaxReconnectInterval time.Duration
+	Logger               *slog.Logger
+}
+
+// Link is one device's MQTT connection.
+type Link struct {
+	o      Options
+	log    *slog.Logger
+	client mqtt.Client
+
+	msgs    chan Message
+	events  chan struct{} // coalesced: "connection state changed"
+	connect chan struct{} // from paho's OnConnect, coalesced
+
+	mu        sync.Mutex
+	connected bool   // subscribed and greeted
+	gen       uint64 // incremented on every completed (re)connect
+	dropped   uint64
+}
+
+// New prepares a link; Run connects it.
+func New(o Options) (*Link, error) {
+	if err := protocol.ValidateDeviceID(o.Device); err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	if o.Inbox <= 0 {
+		o.Inbox = 64
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = 5 * time.Second
+	}
+	if o.MaxReconnectInterval <= 0 {
+		o.MaxReconnectInterval = time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Link{
+		o:       o,
+		log:     o.Logger,
+		msgs:    make(chan Message, o.Inbox),
+		events:  make(chan struct{}, 1),
+		connect: make(chan struct{}, 1),
+	}
+	co := mqtt.NewClientOptions().
+		AddBroker(o.BrokerURL).
+		SetClientID(o.Device).
+		SetUsername(o.Device).
+		SetPassword(o.Password).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(o.RetryInterval).
+		SetMaxReconnectInterval(o.MaxReconnectInterval).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetKeepAlive(o.KeepAlive).
+		SetResumeSubs(false).
+		SetOrderMatters(true).
+		SetDefaultPublishHandler(l.onMessage).
+		SetOnConnectHandler(func(mqtt.Client) { notify(l.connect) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			l.log.Warn("connection lost", "err", err)
+			l.setConnected(false)
+		}).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { l.log.Debug("reconnecting") })
+	if o.TLS != nil {
+		co.SetTLSConfig(o.TLS)
+	}
+	if o.Will != nil {
+		co.SetBinaryWill(protocol.UpTopic(o.Device, protocol.TopicStatus), o.Will, 1, true)
+	}
+	l.client = mqtt.NewClient(co)
+	return l, nil
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// onMessage runs inside paho: copy and hand over, never block.
+func (l *Link) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if len(m.Payload()) > protocol.MaxPayload {
+		l.log.Warn("dropping oversized message", "topic", m.Topic(), "bytes", len(m.Payload()))
+		return
+	}
+	msg := Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)}
+	select {
+	case l.msgs <- msg:
+	default:
+		l.mu.Lock()
+		l.dropped++
+		n := l.dropped
+		l.mu.Unlock()
+		// Desired state is retained and republished on connect, receipts
+		// are cumulative: a drop delays, it does not lose anything.
+		l.log.Warn("inbox full, dropping message", "topic", msg.Topic, "dropped_total", n)
+	}
+}
+
+// Messages delivers incoming messages. It is never closed.
+func (l *Link) Messages() <-chan Message { return l.msgs }
+
+// Events receives a value whenever the connection state changed; call
+// State for the current state. Events coalesce.
+func (l *Link) Events() <-chan struct{} { return l.events }
+
+// State reports whether the link is up (subscribed and greeted) and how
+// many times it has come up, so a missed down-up pair is still noticed.
+func (l *Link) State() (connected bool, gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.connected, l.gen
+}
+
+func (l *Link) setConnected(up bool) {
+	l.mu.Lock()
+	changed := l.connected != up
+	l.connected = up
+	if up {
+		l.gen++
+		changed = true
+	}
+	l.mu.Unlock()
+	if changed {
+		notify(l.events)
+	}
+}
+
+// Run connects (retrying until it succeeds), keeps the connection up and
+// disconnects when ctx ends. It returns nil on a clean shutdown.
+func (l *Link) Run(ctx context.Context) error {
+	l.log.Info("connecting", "broker", l.o.BrokerURL)
+	tok := l.client.Connect() // with ConnectRetry it completes once connected
+	defer func() {
+		l.client.Disconnect(250)
+		l.setConnected(false)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				return fmt.Errorf("mqtt connect: %w", err)
+			}
+			tok = nil
+		case <-l.connect:
+			l.onConnected(ctx)
+		}
+		if tok == nil {
+			break
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.connect:
+			l.onConnected(ctx)
+		}
+	}
+}
+
+func (l *Link) onConnected(ctx context.Context) {
+	filter := protocol.DownFilter(l.o.Device)
+	if err := wait(ctx, l.client.Subscribe(filter, 1, nil), l.o.ConnectTimeout); err != nil {
+		l.log.Error("subscribe failed", "filter", filter, "err", err)
+		return
+	}
+	if l.o.Greet != nil {
+		g := l.o.Greet()
+		if g.Hello != nil {
+			if err := wait(ctx, l.client.Publish(protocol.UpTopic(l.o.Device, protocol.TopicHello), 1, false, g.Hello), l.o.ConnectTimeout); err != nil {
+				l.log.Warn("hello not sent", "err", err)
+			}
+		}
+		if g.Status != nil {
+			if err := wait(ctx, l.client.Publish(protocol.UpTopic(l.o.Device, protocol.TopicStatus), 1, true, g.Status), l.o.ConnectTimeout); err != nil {
+				l.log.Warn("status not sent", "err", err)
+			}
+		}
+	}
+	l.log.Info("connected", "subscribed", filter)
+	l.setConnected(true)
+}
+
+func wait(ctx context.Context, t mqtt.Token, timeout time.Duration) error {
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return errors.New("timed out waiting for the broker")
+	}
+}
+
+// Publish sends payload on topic with QoS 1 and waits for the broker's
+// acknowledgement or ctx. An acknowledgement is not proof the controller
+// stored anything.
+func (l *Link) Publish(ctx context.Context, topic string, payload []byte, retain bool) error {
+	if !l.client.IsConnectionOpen() {
+		return ErrNotConnected
+	}
+	t := l.client.Publish(topic, 1, retain, payload)
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish %s: %w", topic, ctx.Err())
+	}
+}

@@ -1,0 +1,122 @@
+package link
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/guardcast/guardcast/agent/internal/link/linktest"
+	"github.com/guardcast/guardcast/internal/protocol"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const dev = "atm-7"
+
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out")
+	}
+	panic("unreachable")
+}
+
+func waitState(t *testing.T, l *Link, up bool, minGen uint64) uint64 {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if c, g := l.State(); c == up && g >= minGen {
+			return g
+		}
+		select {
+		case <-l.Events():
+		case <-deadline:
+			t.Fatalf("link never reached connected=%v gen>=%d", up, minGen)
+		}
+	}
+}
+
+func TestGreetSubscribeReconnect(t *testing.T) {
+	b := linktest.New(t)
+	hellos := b.Subscribe(t, protocol.UpTopic(dev, protocol.TopicHello), 16)
+	statuses := b.Subscribe(t, protocol.UpTopic(dev, protocol.TopicStatus), 16)
+
+	will, _ := json.Marshal(protocol.Status{V: protocol.Version, Device: dev, Online: false})
+	l, err := New(Options{
+		BrokerURL: b.URL, Device: dev, Password: "pw", Will: will,
+		RetryInterval: 50 * time.Millisecond, MaxReconnectInterval: 100 * time.Millisecond,
+		Greet: func() Greeting {
+			return Greeting{Hello: []byte(`{"hello":1}`), Status: []byte(`{"online":true}`)}
+		},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+
+	g1 := waitState(t, l, true, 1)
+	if m := recv(t, hellos); string(m.Payload) != `{"hello":1}` {
+		t.Fatalf("hello %q", m.Payload)
+	}
+	if m := recv(t, statuses); !m.Retain || string(m.Payload) != `{"online":true}` {
+		t.Fatalf("status %+v", m)
+	}
+
+	b.Publish(t, protocol.DownTopic(dev, protocol.TopicReceipt), []byte("r1"), false)
+	if m := recv(t, l.Messages()); m.Topic != protocol.DownTopic(dev, protocol.TopicReceipt) || string(m.Payload) != "r1" {
+		t.Fatalf("got %+v", m)
+	}
+	if err := l.Publish(ctx, protocol.UpTopic(dev, protocol.TopicProofs), []byte("p"), false); err != nil {
+		t.Fatal(err)
+	}
+
+	// Kick the client: the will is published, and on reconnect the link
+	// subscribes and greets again.
+	cl, ok := b.Server.Clients.Get(dev)
+	if !ok {
+		t.Fatal("client not on broker")
+	}
+	cl.Stop(nil)
+	if m := recv(t, statuses); string(m.Payload) != string(will) {
+		t.Fatalf("want the will, got %q", m.Payload)
+	}
+	waitState(t, l, true, g1+1)
+	recv(t, hellos)
+	b.Publish(t, protocol.DownTopic(dev, protocol.TopicDesired), []byte("d"), true)
+	if m := recv(t, l.Messages()); string(m.Payload) != "d" {
+		t.Fatalf("after reconnect got %+v", m)
+	}
+
+	cancel()
+	if err := recv(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Publish(context.Background(), "x", nil, false); err != ErrNotConnected {
+		t.Fatalf("publish after shutdown: %v", err)
+	}
+}
+
+func TestRunStopsWhileBrokerUnreachable(t *testing.T) {
+	l, err := New(Options{BrokerURL: "tcp://127.0.0.1:1", Device: dev, Password: "pw", RetryInterval: 20 * time.Millisecond, ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := l.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := l.State(); c {
+		t.Fatal("connected to nothing")
+	}
+}
