@@ -1,0 +1,99 @@
+// Command guardcast-agent runs on each device: it plays the last good
+// signed schedule from its cache and reports signed, hash-chained proof of
+// every play. It only parses flags, sets up logging and signals, and hands
+// over to package daemon.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/guardcast/guardcast/agent/internal/daemon"
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage:
+  guardcast-agent run --config FILE [--state DIR] [--cache DIR] [--resend 10s] [--status-every 30s] [--log-level info]
+  guardcast-agent version
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "guardcast-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "version":
+		fmt.Printf("guardcast-agent %s (protocol v%d)\n", version, protocol.Version)
+		return nil
+	case "run":
+		return runAgent(args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runAgent(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	config := fs.String("config", "", "agent config file (written by `guardcast-controller device add`)")
+	state := fs.String("state", "", "state directory (default: config state_dir, else "+daemon.DefaultStateDir+")")
+	cacheDir := fs.String("cache", "", "media cache directory (default: config cache_dir, else "+daemon.DefaultCacheDir+")")
+	resend := fs.Duration("resend", daemon.DefaultResend, "resend unreceipted proofs after this long without a receipt")
+	statusEvery := fs.Duration("status-every", daemon.DefaultStatusEvery, "publish status at least this often")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
+	}
+	if *config == "" {
+		return errors.New("run: --config is required")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("run: --log-level: %w", err)
+	}
+	if *resend <= 0 || *statusEvery <= 0 {
+		return errors.New("run: --resend and --status-every must be positive")
+	}
+	b, err := os.ReadFile(*config)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	cfg, err := protocol.ParseAgentConfig(b)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", *config, err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	d, err := daemon.New(daemon.Options{
+		Config: cfg, StateDir: *state, CacheDir: *cacheDir,
+		Resend: *resend, StatusEvery: *statusEvery,
+		AgentVersion: version, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return d.Run(ctx)
+}

@@ -1,0 +1,393 @@
+// Package daemon wires the agent together and owns its shutdown: config,
+// device key, outbox, media cache, the held signed desired state, the MQTT
+// link, playback on every output, the proof sender and status.
+//
+// Offline first: the agent plays its last good signed schedule from its
+// own cache for as long as it is cut off, and keeps every proof until the
+// controller receipts it.
+package daemon
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/guardcast/guardcast/agent/internal/cache"
+	"github.com/guardcast/guardcast/agent/internal/link"
+	"github.com/guardcast/guardcast/agent/internal/output"
+	"github.com/guardcast/guardcast/agent/internal/output/virtual"
+	"github.com/guardcast/guardcast/agent/internal/proof"
+	"github.com/guardcast/guardcast/internal/clock"
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+// Default locations and intervals.
+const (
+	DefaultStateDir    = "/var/lib/guardcast-agent"
+	DefaultCacheDir    = "/var/cache/guardcast-agent"
+	DefaultResend      = 10 * time.Second
+	DefaultStatusEvery = 30 * time.Second
+)
+
+// Files in the state directory.
+const (
+	KeyFile     = "device.key"
+	DesiredFile = "desired.json"
+	OutboxFile  = "outbox.db"
+)
+
+// Options configure a Daemon. Zero values take the defaults.
+type Options struct {
+	Config      *protocol.AgentConfig
+	StateDir    string // overrides Config.StateDir
+	CacheDir    string // overrides Config.CacheDir
+	Resend      time.Duration
+	StatusEvery time.Duration
+	// Window bounds the unreceipted records in flight (default 2000);
+	// Batch the records per ProofBatch (default 200).
+	Window int
+	Batch  int
+	// FetchConcurrency bounds parallel media downloads (default 2);
+	// FetchRetry is the wait before retrying failed ones (default 30 s).
+	FetchConcurrency int
+	FetchRetry       time.Duration
+	AgentVersion     string
+	Clock            clock.Clock
+	Logger           *slog.Logger
+	HTTPClient       *http.Client
+	// ClockSynced reports the kernel's NTP sync state (default: adjtimex).
+	ClockSynced func() bool
+	// NewOutput builds the driver for an output kind (default: virtual).
+	NewOutput func(kind string) (output.Output, error)
+	// Link tunes the MQTT link; BrokerURL, Device, Password, Will, Greet
+	// and Logger are filled in by the daemon.
+	Link link.Options
+}
+
+// Daemon is one running agent.
+type Daemon struct {
+	o       Options
+	cfg     *protocol.AgentConfig
+	device  string
+	log     *slog.Logger
+	clk     clock.Clock
+	key     ed25519.PrivateKey
+	trusted []ed25519.PublicKey
+	state   string
+	outbox  *proof.Outbox
+	cache   *cache.Cache
+	link    *link.Link
+
+	appended    chan struct{} // cap 1: a record was appended
+	receipted   chan struct{} // cap 1: acked advanced
+	statusDirty chan struct{} // cap 1: version or current items changed
+
+	mu       sync.Mutex
+	raw      []byte // the held signed envelope, exactly as received
+	doc      *protocol.DesiredState
+	refused  string
+	current  map[string]protocol.NowPlaying
+	acked    uint64        // every seq <= acked is receipted and pruned
+	docCh    chan struct{} // closed when doc changes
+	cacheCh  chan struct{} // closed when the cache gains an item
+	outputs  map[string]output.Output
+	stopping bool
+}
+
+// New loads everything the agent needs and fails early on a bad config,
+// key or state directory. Run starts it.
+func New(o Options) (*Daemon, error) {
+	if o.Config == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	if err := o.Config.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := o.Config
+	if o.StateDir == "" {
+		o.StateDir = cfg.StateDir
+	}
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = cfg.CacheDir
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir
+	}
+	if o.Resend <= 0 {
+		o.Resend = DefaultResend
+	}
+	if o.StatusEvery <= 0 {
+		o.StatusEvery = DefaultStatusEvery
+	}
+	if o.Window <= 0 {
+		o.Window = 2000
+	}
+	if o.Batch <= 0 || o.Batch > protocol.MaxBatch {
+		o.Batch = 200
+	}
+	if o.FetchConcurrency <= 0 {
+		o.FetchConcurrency = 2
+	}
+	if o.FetchRetry <= 0 {
+		o.FetchRetry = 30 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ClockSynced == nil {
+		o.ClockSynced = kernelClockSynced
+	}
+	log := o.Logger.With("device", cfg.Device)
+	if o.NewOutput == nil {
+		clk := o.Clock
+		o.NewOutput = func(kind string) (output.Output, error) { return virtual.New(kind, clk, log), nil }
+	}
+	trusted, err := cfg.TrustedKeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	d := &Daemon{
+		o: o, cfg: cfg, device: cfg.Device, log: log, clk: o.Clock, trusted: trusted,
+		state:       o.StateDir,
+		appended:    make(chan struct{}, 1),
+		receipted:   make(chan struct{}, 1),
+		statusDirty: make(chan struct{}, 1),
+		current:     map[string]protocol.NowPlaying{},
+		docCh:       make(chan struct{}),
+		cacheCh:     make(chan struct{}),
+		outputs:     map[string]output.Output{},
+	}
+	if d.key, err = loadOrCreateKey(filepath.Join(o.StateDir, KeyFile)); err != nil {
+		return nil, err
+	}
+	if d.cache, err = cache.New(o.CacheDir, o.HTTPClient); err != nil {
+		return nil, err
+	}
+	d.loadDesired()
+	if d.outbox, err = proof.Open(filepath.Join(o.StateDir, OutboxFile), d.device); err != nil {
+		return nil, err
+	}
+	st := d.outbox.Stats()
+	d.acked = st.NextSeq - 1 - st.Unreceipted
+
+	lo := o.Link
+	lo.BrokerURL, lo.Device, lo.Password = cfg.BrokerURL, cfg.Device, cfg.Password
+	lo.Will, _ = json.Marshal(protocol.Status{V: protocol.Version, Device: d.device, Online: false, AgentVersion: o.AgentVersion})
+	lo.Greet = d.greet
+	lo.Logger = log.With("component", "link")
+	if d.link, err = link.New(lo); err != nil {
+		d.outbox.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// PublicKey is the device's public key, the only part of it that leaves
+// the device.
+func (d *Daemon) PublicKey() ed25519.PublicKey { return d.key.Public().(ed25519.PublicKey) }
+
+// HeldVersion is the version of the desired state being played (0: none).
+func (d *Daemon) HeldVersion() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.doc == nil {
+		return 0
+	}
+	return d.doc.Version
+}
+
+// Outbox gives tests and tools read access to the outbox stats.
+func (d *Daemon) OutboxStats() proof.Stats { return d.outbox.Stats() }
+
+// Run runs the agent until ctx ends, then shuts down in order: playback
+// stops (each interrupted play is still recorded), an offline status goes
+// out if connected, the link disconnects, the outbox closes. It waits for
+// every goroutine it started.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.outbox.Close()
+	st := d.outbox.Stats()
+	d.log.Info("agent starting", "state_dir", d.state, "cache_dir", d.cache.Dir(),
+		"held_version", d.HeldVersion(), "next_seq", st.NextSeq, "unreceipted", st.Unreceipted,
+		"public_key", protocol.EncodeKey(d.PublicKey()))
+
+	linkCtx, stopLink := context.WithCancel(context.Background())
+	defer stopLink()
+	var linkWG sync.WaitGroup
+	linkErr := make(chan error, 1)
+	linkWG.Go(func() { linkErr <- d.link.Run(linkCtx) })
+
+	work, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	var wg sync.WaitGroup
+	wg.Go(func() { d.superviseOutputs(work) })
+	wg.Go(func() { d.fetchLoop(work) })
+	wg.Go(func() { d.sendLoop(work) })
+	wg.Go(func() { d.statusLoop(work) })
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-linkErr:
+			runErr = err
+			break loop
+		case m := <-d.link.Messages():
+			d.handle(ctx, m)
+		}
+	}
+
+	d.log.Info("agent stopping")
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
+	stopWork()
+	wg.Wait()
+	if up, _ := d.link.State(); up {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := d.link.Publish(pctx, protocol.UpTopic(d.device, protocol.TopicStatus), d.statusJSON(false), true); err != nil {
+			d.log.Warn("offline status not sent", "err", err)
+		}
+		cancel()
+	}
+	stopLink()
+	linkWG.Wait()
+	d.log.Info("agent stopped")
+	return runErr
+}
+
+func (d *Daemon) handle(ctx context.Context, m link.Message) {
+	t, err := protocol.ParseTopic(m.Topic)
+	if err != nil || t.Device != d.device || t.Dir != protocol.Down {
+		d.log.Warn("ignoring message on unexpected topic", "topic", m.Topic)
+		return
+	}
+	switch t.Name {
+	case protocol.TopicDesired:
+		d.onDesired(m.Payload)
+	case protocol.TopicReceipt:
+		d.onReceipt(ctx, m.Payload)
+	}
+}
+
+func (d *Daemon) onReceipt(ctx context.Context, payload []byte) {
+	var r protocol.Receipt
+	if err := protocol.Decode(payload, &r); err != nil {
+		d.log.Warn("bad receipt", "err", err)
+		return
+	}
+	if r.Device != d.device {
+		d.log.Warn("receipt for another device", "for", r.Device)
+		return
+	}
+	if err := d.outbox.Prune(ctx, r.Through, r.Head); err != nil {
+		d.log.Warn("receipt refused", "through", r.Through, "err", err)
+		return
+	}
+	d.mu.Lock()
+	if r.Through > d.acked {
+		d.acked = r.Through
+	}
+	d.mu.Unlock()
+	d.log.Debug("receipt", "through", r.Through)
+	notify(d.receipted)
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) greet() link.Greeting {
+	st := d.outbox.Stats()
+	pub := d.PublicKey()
+	h := protocol.Hello{
+		V:            protocol.Version,
+		Device:       d.device,
+		PublicKey:    pub,
+		AgentVersion: d.o.AgentVersion,
+		HaveVersion:  d.HeldVersion(),
+		NextSeq:      st.NextSeq,
+	}
+	if secret, err := protocol.DecodeKey(d.cfg.EnrollSecret, 32); err == nil {
+		h.EnrollMAC = protocol.EnrollMAC(secret, d.device, pub)
+	}
+	hello, _ := json.Marshal(h)
+	return link.Greeting{Hello: hello, Status: d.statusJSON(true)}
+}
+
+func (d *Daemon) statusJSON(online bool) []byte {
+	st := d.outbox.Stats()
+	d.mu.Lock()
+	s := protocol.Status{
+		V: protocol.Version, Device: d.device, Online: online, AgentVersion: d.o.AgentVersion,
+		Refused: d.refused, NextSeq: st.NextSeq, Unreceipted: st.Unreceipted,
+	}
+	var want []string
+	if d.doc != nil {
+		s.Version = d.doc.Version
+		want = referenced(d.doc)
+	}
+	for _, np := range d.current {
+		s.Current = append(s.Current, np)
+	}
+	d.mu.Unlock()
+	sort.Slice(s.Current, func(i, j int) bool { return s.Current[i].Output < s.Current[j].Output })
+	s.Cache = d.cache.State(want)
+	s.ClockSynced = d.o.ClockSynced()
+	s.Time = d.clk.Now().Unix()
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func referenced(doc *protocol.DesiredState) []string {
+	var out []string
+	for _, pl := range doc.Playlists {
+		for _, it := range pl.Items {
+			out = append(out, it.SHA256)
+		}
+	}
+	return out
+}
+
+func (d *Daemon) statusLoop(ctx context.Context) {
+	tick := d.clk.After(d.o.StatusEvery)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.statusDirty:
+		case <-tick:
+			tick = d.clk.After(d.o.StatusEvery)
+		}
+		if up, _ := d.link.State(); !up {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := d.link.Publish(pctx, protocol.UpTopic(d.device, protocol.TopicStatus), d.statusJSON(true), true); err != nil && ctx.Err() == nil {
+			d.log.Warn("status not sent", "err", err)
+		}
+		cancel()
+	}
+}
