@@ -207,8 +207,12 @@ func (f *Fleet) HandleStatus(ctx context.Context, topic string, payload []byte) 
 		return
 	}
 	var s protocol.Status
-	if err := protocol.Decode(payload, &s); err != nil || s.Device != t.Device {
+	if err := protocol.Decode(payload, &s); err != nil {
 		f.log.Warn("malformed status, dropped", "device", t.Device, "err", err)
+		return
+	}
+	if s.Device != t.Device {
+		f.log.Warn("status names another device, dropped", "topic_device", t.Device, "status_device", s.Device)
 		return
 	}
 	b, _ := json.Marshal(s)

@@ -112,14 +112,16 @@ func (s *Store) PinKey(ctx context.Context, id string, pub []byte) (bool, error)
 // ResetEnrollment clears a device's pinned key and sets a new one-time
 // secret: for a re-imaged SD card. Its play log stays.
 func (s *Store) ResetEnrollment(ctx context.Context, id string, secret []byte) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE devices SET pubkey = NULL, pinned_at = NULL, enroll_secret = ? WHERE id = ?`, secret, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("device %s: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET pubkey = NULL, pinned_at = NULL, enroll_secret = ? WHERE id = ? AND role = 'device'`, secret, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("device %s: %w", id, ErrNotFound)
+		}
+		return bump(ctx, tx)
+	})
 }
 
 // SetStatus records a device's last status message.

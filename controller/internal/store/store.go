@@ -88,19 +88,19 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// splitSQL splits a migration on statement-ending semicolons; migrations
-// hold no semicolons inside strings or triggers.
+// splitSQL drops "--" comments and splits on semicolons; migrations hold
+// no semicolons inside strings or triggers.
 func splitSQL(body string) []string {
-	var out []string
-	for _, part := range strings.Split(body, ";") {
-		var lines []string
-		for _, l := range strings.Split(part, "\n") {
-			if i := strings.Index(l, "--"); i >= 0 {
-				l = l[:i]
-			}
-			lines = append(lines, l)
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		if i := strings.Index(l, "--"); i >= 0 {
+			l = l[:i]
 		}
-		if stmt := strings.TrimSpace(strings.Join(lines, "\n")); stmt != "" {
+		lines = append(lines, l)
+	}
+	var out []string
+	for _, part := range strings.Split(strings.Join(lines, "\n"), ";") {
+		if stmt := strings.TrimSpace(part); stmt != "" {
 			out = append(out, stmt)
 		}
 	}

@@ -55,9 +55,13 @@ CREATE TABLE assignments (
 	PRIMARY KEY (device, output)
 );
 
--- The play log. Keyed (device, seq): inserts for one device are ordered,
--- which keeps SQLite's B-tree appends cheap.
+-- The play log. Rows append in arrival order (rowid), so a commit dirties
+-- only the table's last pages; the (device, seq) key lives in a narrow
+-- unique index whose per-device insert points stay hot in the page cache.
+-- (A WITHOUT ROWID table keyed (device, seq) measured 4x slower here with
+-- 50 devices interleaved: every commit rewrote 50 wide leaf pages.)
 CREATE TABLE proofs (
+	id           INTEGER PRIMARY KEY,
 	device       TEXT NOT NULL,
 	seq          INTEGER NOT NULL,
 	prev         TEXT NOT NULL,
@@ -74,9 +78,9 @@ CREATE TABLE proofs (
 	reason       TEXT NOT NULL,
 	head_sig     BLOB,            -- set on the last record of each signed batch
 	received_at  INTEGER NOT NULL,
-	flag         TEXT NOT NULL DEFAULT '',  -- 'gap' or 'chain' when it did not link
-	PRIMARY KEY (device, seq)
-) WITHOUT ROWID;
+	flag         TEXT NOT NULL DEFAULT ''   -- 'gap' or 'chain' when it did not link
+);
+CREATE UNIQUE INDEX proofs_device_seq ON proofs(device, seq);
 
 CREATE INDEX proofs_start ON proofs(start_ns);
 
