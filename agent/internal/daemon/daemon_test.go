@@ -376,7 +376,10 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Error("no record of the play interrupted by shutdown")
+		for seq := through + 1; seq <= c.last; seq++ {
+			t.Logf("%d %+v", seq, c.records[seq])
+		}
+		t.Errorf("no record of the play interrupted by shutdown (through %d, stopped %+v)", through, stopped)
 	}
 	r2.stop(t)
 }

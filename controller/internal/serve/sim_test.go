@@ -101,7 +101,7 @@ type simAgent struct {
 	recs []protocol.ProofRecord // everything generated, index seq-1
 
 	receipted atomic.Uint64
-	anyRcpt   atomic.Bool // a receipt arrived: the controller has answered our hello
+	anyRcpt   atomic.Bool   // a receipt arrived: the controller has answered our hello
 	desired   atomic.Uint64 // version of the last desired state seen
 	rcptCh    chan struct{}
 }
