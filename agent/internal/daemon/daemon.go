@@ -91,16 +91,15 @@ type Daemon struct {
 	receipted   chan struct{} // cap 1: acked advanced
 	statusDirty chan struct{} // cap 1: version or current items changed
 
-	mu       sync.Mutex
-	raw      []byte // the held signed envelope, exactly as received
-	doc      *protocol.DesiredState
-	refused  string
-	current  map[string]protocol.NowPlaying
-	acked    uint64        // every seq <= acked is receipted and pruned
-	docCh    chan struct{} // closed when doc changes
-	cacheCh  chan struct{} // closed when the cache gains an item
-	outputs  map[string]output.Output
-	stopping bool
+	mu      sync.Mutex
+	raw     []byte // the held signed envelope, exactly as received
+	doc     *protocol.DesiredState
+	refused string
+	current map[string]protocol.NowPlaying
+	acked   uint64        // every seq <= acked is receipted and pruned
+	docCh   chan struct{} // closed when doc changes
+	cacheCh chan struct{} // closed when the cache gains an item
+	outputs map[string]output.Output
 }
 
 // New loads everything the agent needs and fails early on a bad config,
@@ -257,9 +256,6 @@ loop:
 	}
 
 	d.log.Info("agent stopping")
-	d.mu.Lock()
-	d.stopping = true
-	d.mu.Unlock()
 	stopWork()
 	wg.Wait()
 	if up, _ := d.link.State(); up {

@@ -377,7 +377,8 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 	if !found {
 		for seq := through + 1; seq <= c.last; seq++ {
-			t.Logf("%d %+v", seq, c.records[seq])
+			p := c.records[seq]
+			t.Logf("%d v%d %s %q mono=%d start=%d", seq, p.Version, p.Result, p.Reason, p.MonoNS, p.StartNS)
 		}
 		t.Errorf("no record of the play interrupted by shutdown (through %d, stopped %+v)", through, stopped)
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/guardcast/guardcast/agent/internal/output"
@@ -14,7 +15,7 @@ import (
 func (d *Daemon) superviseOutputs(ctx context.Context) {
 	for {
 		doc, changed := d.snapshot()
-		pctx, cancel := context.WithCancel(ctx)
+		pctx, cancel := context.WithCancelCause(ctx)
 		done := make(chan struct{})
 		n := 0
 		if doc != nil {
@@ -33,9 +34,10 @@ func (d *Daemon) superviseOutputs(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			cancel(nil)
 		case <-changed:
+			cancel(errScheduleChanged)
 		}
-		cancel()
 		for range n {
 			<-done
 		}
@@ -108,7 +110,10 @@ func (d *Daemon) play(ctx context.Context, doc *protocol.DesiredState, pl protoc
 			res.End, res.Played, res.Reason = now, false, err.Error()
 		}
 		if !res.Played && ctx.Err() != nil {
-			res.Reason = "interrupted: " + d.interruptReason()
+			res.Reason = "interrupted: agent stopping"
+			if errors.Is(context.Cause(ctx), errScheduleChanged) {
+				res.Reason = "interrupted: schedule changed"
+			}
 		}
 		if !res.Played && res.Reason == "" {
 			res.Reason = "not played"
@@ -130,14 +135,7 @@ func (d *Daemon) play(ctx context.Context, doc *protocol.DesiredState, pl protoc
 	}
 }
 
-func (d *Daemon) interruptReason() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.stopping {
-		return "agent stopping"
-	}
-	return "schedule changed"
-}
+var errScheduleChanged = errors.New("schedule changed")
 
 // record appends the proof of one play to the outbox. It does not take the
 // player's context: a play cut short by shutdown is still evidence.

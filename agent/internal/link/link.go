@@ -53,8 +53,8 @@ type Options struct {
 	Greet func() Greeting
 	// Inbox bounds the incoming message channel (default 64).
 	Inbox int
-	// ConnectTimeout, KeepAlive and RetryInterval default to 10 s, 30 s
-	// and 5 s; MaxReconnectInterval to 1 min.
+	// ConnectTimeout and KeepAlive default to 10 s and 30 s. Reconnects
+	// back off from RetryInterval (5 s) to MaxReconnectInterval (1 min).
 	ConnectTimeout       time.Duration
 	KeepAlive            time.Duration
 	RetryInterval        time.Duration
@@ -64,17 +64,16 @@ type Options struct {
 
 // Link is one device's MQTT connection.
 type Link struct {
-	o      Options
-	log    *slog.Logger
-	client mqtt.Client
+	o   Options
+	log *slog.Logger
 
-	msgs    chan Message
-	events  chan struct{} // coalesced: "connection state changed"
-	connect chan struct{} // from paho's OnConnect, coalesced
+	msgs   chan Message
+	events chan struct{} // coalesced: "connection state changed"
 
 	mu        sync.Mutex
-	connected bool   // subscribed and greeted
-	gen       uint64 // incremented on every completed (re)connect
+	client    mqtt.Client // the current connection's client, nil between connections
+	connected bool        // subscribed and greeted
+	gen       uint64      // incremented on every completed (re)connect
 	dropped   uint64
 }
 
@@ -101,42 +100,46 @@ func New(o Options) (*Link, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{
-		o:       o,
-		log:     o.Logger,
-		msgs:    make(chan Message, o.Inbox),
-		events:  make(chan struct{}, 1),
-		connect: make(chan struct{}, 1),
-	}
+	return &Link{
+		o:      o,
+		log:    o.Logger,
+		msgs:   make(chan Message, o.Inbox),
+		events: make(chan struct{}, 1),
+	}, nil
+}
+
+// newClient builds a fresh paho client for one connection. The link
+// reconnects by itself with a new client each time rather than through
+// paho's auto-reconnect: with a clean session nothing carries over anyway,
+// and paho's resume of in-flight publishes after an automatic reconnect
+// can panic (double completion of a token) when a PUBACK races the loss.
+func (l *Link) newClient(lost chan<- error) mqtt.Client {
 	co := mqtt.NewClientOptions().
-		AddBroker(o.BrokerURL).
-		SetClientID(o.Device).
-		SetUsername(o.Device).
-		SetPassword(o.Password).
+		AddBroker(l.o.BrokerURL).
+		SetClientID(l.o.Device).
+		SetUsername(l.o.Device).
+		SetPassword(l.o.Password).
 		SetCleanSession(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(o.RetryInterval).
-		SetMaxReconnectInterval(o.MaxReconnectInterval).
-		SetConnectTimeout(o.ConnectTimeout).
-		SetKeepAlive(o.KeepAlive).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(l.o.ConnectTimeout).
+		SetKeepAlive(l.o.KeepAlive).
 		SetResumeSubs(false).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(l.onMessage).
-		SetOnConnectHandler(func(mqtt.Client) { notify(l.connect) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			l.log.Warn("connection lost", "err", err)
-			l.setConnected(false)
-		}).
-		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { l.log.Debug("reconnecting") })
-	if o.TLS != nil {
-		co.SetTLSConfig(o.TLS)
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	if l.o.TLS != nil {
+		co.SetTLSConfig(l.o.TLS)
 	}
-	if o.Will != nil {
-		co.SetBinaryWill(protocol.UpTopic(o.Device, protocol.TopicStatus), o.Will, 1, true)
+	if l.o.Will != nil {
+		co.SetBinaryWill(protocol.UpTopic(l.o.Device, protocol.TopicStatus), l.o.Will, 1, true)
 	}
-	l.client = mqtt.NewClient(co)
-	return l, nil
+	return mqtt.NewClient(co)
 }
 
 func notify(ch chan struct{}) {
@@ -195,61 +198,82 @@ func (l *Link) setConnected(up bool) {
 	}
 }
 
-// Run connects (retrying until it succeeds), keeps the connection up and
-// disconnects when ctx ends. It returns nil on a clean shutdown.
+// Run connects, reconnects with backoff whenever the connection is lost,
+// and disconnects when ctx ends. It returns nil on a clean shutdown.
 func (l *Link) Run(ctx context.Context) error {
-	l.log.Info("connecting", "broker", l.o.BrokerURL)
-	tok := l.client.Connect() // with ConnectRetry it completes once connected
-	defer func() {
-		l.client.Disconnect(250)
-		l.setConnected(false)
-	}()
+	backoff := l.o.RetryInterval
 	for {
+		lost := make(chan error, 1)
+		c := l.newClient(lost)
+		l.log.Debug("connecting", "broker", l.o.BrokerURL)
+		tok := c.Connect()
 		select {
-		case <-ctx.Done():
-			return nil
 		case <-tok.Done():
-			if err := tok.Error(); err != nil {
-				return fmt.Errorf("mqtt connect: %w", err)
+		case <-ctx.Done():
+			c.Disconnect(0)
+			return nil
+		}
+		if err := tok.Error(); err != nil {
+			l.log.Warn("connect failed", "broker", l.o.BrokerURL, "err", err, "retry_in", backoff)
+			c.Disconnect(0)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
 			}
-			tok = nil
-		case <-l.connect:
-			l.onConnected(ctx)
+			backoff = min(backoff*2, l.o.MaxReconnectInterval)
+			continue
 		}
-		if tok == nil {
-			break
+		backoff = l.o.RetryInterval
+		l.mu.Lock()
+		l.client = c
+		l.mu.Unlock()
+		l.onConnected(ctx, c)
+		select {
+		case <-ctx.Done():
+			l.drop()
+			c.Disconnect(250)
+			return nil
+		case err := <-lost:
+			l.log.Warn("connection lost", "err", err)
+			l.drop()
+			c.Disconnect(0)
 		}
-	}
-	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-l.connect:
-			l.onConnected(ctx)
+		case <-time.After(l.o.RetryInterval / 10):
 		}
 	}
 }
 
-func (l *Link) onConnected(ctx context.Context) {
+func (l *Link) drop() {
+	l.mu.Lock()
+	l.client = nil
+	l.mu.Unlock()
+	l.setConnected(false)
+}
+
+func (l *Link) onConnected(ctx context.Context, c mqtt.Client) {
 	filter := protocol.DownFilter(l.o.Device)
-	if err := wait(ctx, l.client.Subscribe(filter, 1, nil), l.o.ConnectTimeout); err != nil {
+	if err := wait(ctx, c.Subscribe(filter, 1, nil), l.o.ConnectTimeout); err != nil {
 		l.log.Error("subscribe failed", "filter", filter, "err", err)
 		return
 	}
 	if l.o.Greet != nil {
 		g := l.o.Greet()
 		if g.Hello != nil {
-			if err := wait(ctx, l.client.Publish(protocol.UpTopic(l.o.Device, protocol.TopicHello), 1, false, g.Hello), l.o.ConnectTimeout); err != nil {
+			if err := wait(ctx, c.Publish(protocol.UpTopic(l.o.Device, protocol.TopicHello), 1, false, g.Hello), l.o.ConnectTimeout); err != nil {
 				l.log.Warn("hello not sent", "err", err)
 			}
 		}
 		if g.Status != nil {
-			if err := wait(ctx, l.client.Publish(protocol.UpTopic(l.o.Device, protocol.TopicStatus), 1, true, g.Status), l.o.ConnectTimeout); err != nil {
+			if err := wait(ctx, c.Publish(protocol.UpTopic(l.o.Device, protocol.TopicStatus), 1, true, g.Status), l.o.ConnectTimeout); err != nil {
 				l.log.Warn("status not sent", "err", err)
 			}
 		}
 	}
-	l.log.Info("connected", "subscribed", filter)
+	l.log.Info("connected", "broker", l.o.BrokerURL, "subscribed", filter)
 	l.setConnected(true)
 }
 
@@ -270,10 +294,13 @@ func wait(ctx context.Context, t mqtt.Token, timeout time.Duration) error {
 // acknowledgement or ctx. An acknowledgement is not proof the controller
 // stored anything.
 func (l *Link) Publish(ctx context.Context, topic string, payload []byte, retain bool) error {
-	if !l.client.IsConnectionOpen() {
+	l.mu.Lock()
+	c := l.client
+	l.mu.Unlock()
+	if c == nil || !c.IsConnectionOpen() {
 		return ErrNotConnected
 	}
-	t := l.client.Publish(topic, 1, retain, payload)
+	t := c.Publish(topic, 1, retain, payload)
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {
