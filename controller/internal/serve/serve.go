@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PrintProofs != nil {
 		onCommit = func(rows []store.ProofRow) {
 			for _, r := range rows {
-				line := fmt.Sprintf("proof %-14s seq %-6d %-7s %-6s %.12s %s", r.Device, r.Seq, r.Output, r.Result, r.MediaSHA256,
+				line := fmt.Sprintf("proof %-16s seq %-5d %-7s %-6s %.12s %s", r.Device, r.Seq, r.Output, r.Result, r.MediaSHA256,
 					time.Unix(0, r.StartNS).Format("15:04:05.000"))
 				if r.Reason != "" {
 					line += " reason=" + r.Reason
