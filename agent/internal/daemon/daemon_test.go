@@ -119,13 +119,13 @@ func (r *running) led() *virtual.Output {
 func (e *env) start() *running {
 	e.t.Helper()
 	r := &running{outputs: map[string]*virtual.Output{}, done: make(chan error, 1)}
-	lv := slog.LevelWarn
+	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
-		lv = slog.LevelDebug
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	d, err := New(Options{
 		Config: e.cfg, StateDir: e.state, CacheDir: e.cacheDir, Clock: e.clk,
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})),
+		Logger:      log,
 		ClockSynced: func() bool { return true },
 		NewOutput: func(kind string) (output.Output, error) {
 			o := virtual.New(kind, e.clk, nil)

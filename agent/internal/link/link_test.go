@@ -3,8 +3,13 @@ package link
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,16 +91,13 @@ func TestGreetSubscribeReconnect(t *testing.T) {
 	if !ok {
 		t.Fatal("client not on broker")
 	}
-	cl.Stop(nil)
-	// The will and the new connection's online status race each other.
-	for sawWill, sawOnline := false, false; !sawWill || !sawOnline; {
-		switch m := recv(t, statuses); string(m.Payload) {
-		case string(will):
-			sawWill = true
-		case `{"online":true}`:
-			sawOnline = true
-		default:
-			t.Fatalf("unexpected status %q", m.Payload)
+	cl.Stop(errors.New("kicked by test"))
+	// The link reconnects at once; whether the broker publishes the will
+	// first depends on how it handles the takeover (TestWill checks it).
+	for {
+		m := recv(t, statuses)
+		if string(m.Payload) == `{"online":true}` {
+			break
 		}
 	}
 	waitState(t, l, true, g1+1)
@@ -126,5 +128,72 @@ func TestRunStopsWhileBrokerUnreachable(t *testing.T) {
 	}
 	if c, _ := l.State(); c {
 		t.Fatal("connected to nothing")
+	}
+}
+
+// proxy forwards one TCP connection at a time to addr; cut drops it
+// abruptly, like a network failure, so the broker sees EOF and sends the will.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newProxy(t *testing.T, addr string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); p.cut(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			wg.Go(func() { io.Copy(u, c); u.Close() })
+			wg.Go(func() { io.Copy(c, u); c.Close() })
+		}
+	})
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestWill(t *testing.T) {
+	b := linktest.New(t)
+	px := newProxy(t, strings.TrimPrefix(b.URL, "tcp://"))
+	statuses := b.Subscribe(t, protocol.UpTopic(dev, protocol.TopicStatus), 16)
+	will := []byte(`{"online":false}`)
+	l, _ := New(Options{BrokerURL: "tcp://" + px.ln.Addr().String(), Device: dev, Password: "pw", Will: will, RetryInterval: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	waitState(t, l, true, 1)
+	px.cut()
+	if m := recv(t, statuses); string(m.Payload) != string(will) || !m.Retain {
+		t.Fatalf("want the retained will, got %+v", m)
+	}
+	waitState(t, l, false, 1)
+	cancel()
+	if err := recv(t, done); err != nil {
+		t.Fatal(err)
 	}
 }
