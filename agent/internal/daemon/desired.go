@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/guardcast/guardcast/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sync"
@@ -73,7 +74,7 @@ func (d *Daemon) onDesired(raw []byte) {
 	}
 	// Durable first: after a crash the agent must come back with this
 	// version as its high-water mark, never an older one.
-	if err := writeAtomic(filepath.Join(d.state, DesiredFile), raw, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.state, DesiredFile), raw, 0o600); err != nil {
 		d.log.Error("cannot store desired state; not switching", "version", doc.Version, "err", err)
 		return
 	}

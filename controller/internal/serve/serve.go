@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	)
 	ep := Endpoints{HTTPAddr: httpLn.Addr().String()}
 	if cfg.ExternalBroker != "" {
-		pb, err := broker.NewPahoBus(ctx, broker.PahoOptions{URL: cfg.ExternalBroker, ClientID: cfg.BrokerUser,
+		pb, err := broker.NewPahoBus(ctx, broker.PahoOptions{URL: cfg.ExternalBroker, ClientID: "guardcast-controller:" + cfg.BrokerUser,
 			Username: cfg.BrokerUser, Password: cfg.BrokerPassword, Logger: log.With("component", "bus")})
 		if err != nil {
 			return fmt.Errorf("connect to external broker %s: %w", cfg.ExternalBroker, err)

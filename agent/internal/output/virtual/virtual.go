@@ -5,7 +5,10 @@ package virtual
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -60,6 +63,15 @@ func (o *Output) Play(ctx context.Context, it protocol.Item, path string) (outpu
 	o.mu.Unlock()
 	start := o.clk.Now()
 	res := output.Result{Start: start}
+	if fail == "" && path != "" {
+		// A real driver reads the file; so does the virtual one, so that a
+		// missing or empty cache entry is never reported as played.
+		if fi, err := os.Stat(path); err != nil {
+			fail = "media missing: " + err.Error()
+		} else if !fi.Mode().IsRegular() || fi.Size() == 0 || (it.Size > 0 && fi.Size() != it.Size) {
+			fail = fmt.Sprintf("media unusable: %s is %d bytes, want %d", filepath.Base(path), fi.Size(), it.Size)
+		}
+	}
 	if fail != "" {
 		res.Reason = fail
 	} else {
