@@ -63,6 +63,7 @@ type DeviceView struct {
 	Profile        string           `json:"profile"`
 	Enrolled       bool             `json:"enrolled"`
 	KeyID          string           `json:"key_id,omitempty"`
+	PublicKey      string           `json:"public_key,omitempty"` // base64 Ed25519; auditors verify head_sig with it
 	DesiredVersion uint64           `json:"desired_version"`
 	DesiredExpires int64            `json:"desired_expires"`
 	LastSeq        uint64           `json:"last_seq"`
@@ -76,6 +77,7 @@ func ViewDevice(d store.Device) DeviceView {
 		DesiredVersion: d.DesiredVersion, DesiredExpires: d.DesiredExpires, LastSeq: d.LastSeq, LastSeen: d.LastSeen}
 	if d.PubKey != nil {
 		v.KeyID = protocol.KeyID(d.PubKey)
+		v.PublicKey = protocol.EncodeKey(d.PubKey)
 	}
 	if d.Status != "" {
 		var st protocol.Status
