@@ -233,7 +233,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	h := web.New(st, lib.Handler(), log.With("component", "http")).Handler()
-	inbox := &media.Inbox{Dir: filepath.Join(cfg.DataDir, "inbox"), Log: log.With("component", "inbox"),
+	inboxDir := filepath.Join(cfg.DataDir, "inbox")
+	// Made before Ready, so the drop folder exists whenever the service is up.
+	if err := os.MkdirAll(filepath.Join(inboxDir, media.RejectedDir), 0o775); err != nil {
+		return fmt.Errorf("drop folder: %w", err)
+	}
+	inbox := &media.Inbox{Dir: inboxDir, Log: log.With("component", "inbox"),
 		Ingest: func(ctx context.Context, path, name string) error {
 			info, err := AddMedia(ctx, st, lib, path, name, "")
 			if err == nil {
