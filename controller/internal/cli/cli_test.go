@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/guardcast/guardcast/internal/protocol"
+)
+
+func run(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), append(args, "--data", dir), Env{Stdout: &out, Stderr: &errb, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return code, out.String(), errb.String()
+}
+
+func sample(name string) string { return filepath.Join("..", "..", "..", "media", name) }
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		outHas string
+		errHas string
+	}{
+		{"unknown", []string{"frobnicate"}, 2, "", "unknown command"},
+		{"media add", []string{"media", "add", sample("hotline-zh.txt"), sample("atm-voice-zh.wav")}, 0, "hotline-zh.txt", ""},
+		{"media add missing", []string{"media", "add", filepath.Join(dir, "nope.txt")}, 1, "", "rejected"},
+		{"device add", []string{"device", "add", "--id", "bank-1", "--site", "B", "--profile", "virtual-led"}, 0, "enrolled bank-1", ""},
+		{"device add again", []string{"device", "add", "--id", "bank-1", "--profile", "virtual-led"}, 1, "", "already exists"},
+		{"device add bad id", []string{"device", "add", "--id", "../etc", "--profile", "virtual-led"}, 1, "", "not allowed"},
+		{"device add no profile", []string{"device", "add", "--id", "x"}, 2, "", "required"},
+		{"playlist wrong kind", []string{"playlist", "create", "p", "--output", "led", "--item", "atm-voice-zh.wav"}, 1, "", "audio media"},
+		{"playlist text without seconds", []string{"playlist", "create", "p", "--output", "led", "--item", "hotline-zh.txt"}, 2, "", "no duration"},
+		{"playlist bad seconds", []string{"playlist", "create", "p", "--output", "led", "--item", "hotline-zh.txt:-3"}, 2, "", "seconds"},
+		{"playlist bad output", []string{"playlist", "create", "p", "--output", "radio", "--item", "hotline-zh.txt:3"}, 2, "", "output"},
+		{"playlist unknown media", []string{"playlist", "create", "p", "--output", "led", "--item", "ghost.txt:3"}, 1, "", "not found"},
+		{"playlist create", []string{"playlist", "create", "door", "--output", "led", "--item", "hotline-zh.txt:3"}, 0, "1 items", ""},
+		{"audio keeps its own duration", []string{"playlist", "create", "atm", "--output", "audio", "--item", "atm-voice-zh.wav"}, 0, "1 items", ""},
+		{"assign", []string{"playlist", "assign", "door", "--device", "bank-1"}, 0, "assigned", ""},
+		{"assign unknown device", []string{"playlist", "assign", "door", "--device", "ghost"}, 1, "", "not found"},
+		{"export bad format", []string{"proofs", "export", "--format", "xml"}, 2, "", "csv or jsonl"},
+		{"export csv", []string{"proofs", "export", "--format", "csv"}, 0, "device,seq,start", ""},
+		{"verify empty", []string{"proofs", "verify"}, 0, "bank-1", ""},
+		{"device list", []string{"device", "list"}, 0, "bank-1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := run(t, dir, tt.args...)
+			if code != tt.code || !strings.Contains(out, tt.outHas) || !strings.Contains(errs, tt.errHas) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.code, out, errs)
+			}
+		})
+	}
+	// The agent config is private and complete.
+	p := filepath.Join(dir, "agents", "bank-1.json")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("agent config mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(p)
+	cfg, err := protocol.ParseAgentConfig(b)
+	if err != nil {
+		t.Fatalf("written config does not parse: %v", err)
+	}
+	pub, _ := os.ReadFile(filepath.Join(dir, "content.pub"))
+	if cfg.ContentKeys[0] != strings.TrimSpace(string(pub)) {
+		t.Error("agent config does not carry the office's content key")
+	}
+}
