@@ -47,6 +47,14 @@ type DesiredState struct {
 	ExpiresAt int64      `json:"expires_at"` // unix seconds
 	MediaURL  string     `json:"media_url,omitempty"`
 	Playlists []Playlist `json:"playlists"`
+	// Nodes are the org-tree nodes the device sits under (site, unit,
+	// village, town), so it can tell which alerts are addressed to it.
+	Nodes []string `json:"nodes,omitempty"`
+	// Schedule, when present, replaces the plain looping Playlists with
+	// campaigns, dayparts and quotas (see plan.go).
+	Schedule *Schedule `json:"schedule,omitempty"`
+	// Alerts are the urgent warnings active for this device.
+	Alerts []Alert `json:"alerts,omitempty"`
 }
 
 // Playlist places items on one output; in protocol v1 it simply loops.
@@ -81,6 +89,19 @@ func (d *DesiredState) Validate() error {
 	}
 	if len(d.Playlists) > 16 {
 		return fmt.Errorf("desired state: %d playlists, at most 16", len(d.Playlists))
+	}
+	if d.Schedule != nil {
+		if err := d.Schedule.Validate(); err != nil {
+			return fmt.Errorf("desired state: %w", err)
+		}
+	}
+	if len(d.Alerts) > 64 {
+		return fmt.Errorf("desired state: %d alerts, at most 64", len(d.Alerts))
+	}
+	for i := range d.Alerts {
+		if err := d.Alerts[i].Validate(); err != nil {
+			return fmt.Errorf("desired state: %w", err)
+		}
 	}
 	outputs := map[string]bool{}
 	for i, p := range d.Playlists {

@@ -30,6 +30,7 @@ const (
 	TopicHello  = "hello"  // QoS 1: key announcement / enrollment
 	TopicProofs = "proofs" // QoS 1: a batch of proof records
 	TopicStatus = "status" // retained, QoS 1: status, and the last will
+	TopicAck    = "ack"    // QoS 1: "signed for" receipts of versions and alerts
 )
 
 // MaxDeviceIDLen bounds a device ID; it is also an MQTT username and client ID.
@@ -105,7 +106,7 @@ func ParseTopic(s string) (Topic, error) {
 	}
 	switch {
 	case t.Dir == Down && (t.Name == TopicDesired || t.Name == TopicReceipt):
-	case t.Dir == Up && (t.Name == TopicHello || t.Name == TopicProofs || t.Name == TopicStatus):
+	case t.Dir == Up && (t.Name == TopicHello || t.Name == TopicProofs || t.Name == TopicStatus || t.Name == TopicAck):
 	default:
 		return Topic{}, fmt.Errorf("%w: %q: unknown %s message %q", ErrBadTopic, s, t.Dir, t.Name)
 	}
