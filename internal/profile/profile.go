@@ -308,7 +308,7 @@ type Font string
 // Fonts.
 const (
 	// FontUnifont is GNU Unifont, read at run time from the system
-	// (Debian package unifont, /usr/share/unifont/unifont.hex.gz): 8×16
+	// (Debian package unifont, /usr/share/unifont/unifont.hex): 8×16
 	// Latin, 16×16 CJK. Needs at least 16 pixel rows on an LED display.
 	FontUnifont Font = "unifont"
 	// FontBuiltin is the device's own font (an Alpha sign's, a printer's)

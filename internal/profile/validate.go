@@ -244,6 +244,8 @@ func (p *Profile) validateTransport(c *checker) {
 		switch {
 		case len(t.Command) == 0 || t.Command[0] == "":
 			c.bad("transport.command", "required: the player program and its extra arguments, e.g. [mpv]")
+		case len(t.Command) > 64:
+			c.bad("transport.command", "%d elements: at most 64", len(t.Command))
 		case strings.HasPrefix(t.Command[0], "-"):
 			c.bad("transport.command[0]", "%q: the first element is the program, not an option", t.Command[0])
 		}
