@@ -77,6 +77,15 @@ func (l *link) broken() error {
 	return l.err
 }
 
+// fail marks the link broken (a write failed) if reading has not already.
+func (l *link) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+}
+
 // discard drops whatever has arrived unasked.
 func (l *link) discard() {
 	l.mu.Lock()
@@ -110,8 +119,10 @@ func (l *link) send(ctx context.Context, p Packet, pause time.Duration) error {
 	return nil
 }
 
-// receive waits up to timeout for one complete transmission (SOH … EOT)
-// and decodes it. Leading NULs and noise before SOH are skipped.
+// receive waits up to timeout for the sign's answer (SOH … EOT) and
+// decodes it. Leading NULs and noise before SOH are skipped, and so are
+// well-formed transmissions that are not answers: the echo of our own
+// question from an RS-485 adapter that hears itself.
 func (l *link) receive(ctx context.Context, timeout time.Duration) (Packet, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -122,7 +133,11 @@ func (l *link) receive(ctx context.Context, timeout time.Duration) (Packet, erro
 				frame := append([]byte(nil), l.buf[soh:soh+eot+1]...)
 				l.buf = append(l.buf[:0], l.buf[soh+eot+1:]...)
 				l.mu.Unlock()
-				return Decode(frame)
+				p, err := Decode(frame)
+				if err == nil && p.Type != TypeResponse {
+					continue // an echo
+				}
+				return p, err
 			}
 		}
 		err := l.err

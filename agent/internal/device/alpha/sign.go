@@ -65,6 +65,11 @@ type Opts struct {
 	ColorDepth    uint16 // DotsMono, DotsTri or DotsEight
 	TextFileSize  int    // bytes allocated to Label when the driver configures memory
 
+	// ReadBack proves each play by reading the files back. Turn it off
+	// only for a sign wired transmit-only: plays then count as played
+	// once written, with nothing to show the sign took them.
+	ReadBack bool
+
 	Sync         int           // NULs before each transmission (at least 5)
 	ReadTimeout  time.Duration // wait for an answer, plus line time for its size
 	PacketGap    time.Duration // quiet time between transmissions while the sign stores a file
@@ -93,6 +98,7 @@ var DefaultOpts = Opts{
 	DotColor:      Red,
 	ColorDepth:    DotsTri,
 	TextFileSize:  1024,
+	ReadBack:      true,
 	Sync:          5,
 	ReadTimeout:   3 * time.Second,
 	PacketGap:     250 * time.Millisecond,
@@ -481,6 +487,13 @@ func (s *Sign) show(ctx context.Context, c content) (time.Time, error) {
 		return time.Time{}, errors.New("sign closed")
 	}
 	shown, err := s.exchange(ctx, c)
+	if errors.Is(err, errLine) && s.opts.Dial != nil && ctx.Err() == nil {
+		// A serial server may have dropped an idle connection: redial
+		// once and try again.
+		s.link.close()
+		s.link = nil
+		shown, err = s.exchange(ctx, c)
+	}
 	if ctx.Err() != nil {
 		return shown, err
 	}
@@ -512,6 +525,9 @@ func (s *Sign) exchange(ctx context.Context, c content) (time.Time, error) {
 			if err := s.write(ctx, cmd); err != nil {
 				return time.Time{}, err
 			}
+			if !s.opts.ReadBack {
+				continue
+			}
 			ans, err := s.ask(ctx, ReadDots(p.Label), WriteSmallDots, p.Height()*(p.Width()+1))
 			if err != nil {
 				return time.Time{}, err
@@ -529,6 +545,9 @@ func (s *Sign) exchange(ctx context.Context, c content) (time.Time, error) {
 		return time.Time{}, err
 	}
 	shown := s.clk.Now()
+	if !s.opts.ReadBack {
+		return shown, nil
+	}
 	ans, err := s.ask(ctx, ReadTextFile(s.opts.Label), WriteText, len(c.msg)+4)
 	if err != nil {
 		return shown, err
@@ -567,6 +586,19 @@ func quote(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
+// errLine marks a failed transport (write error, reader stopped): the line,
+// not the sign, is at fault, and a dialled line is worth reopening.
+var errLine = errors.New("sign line")
+
+// lineFailed marks the link broken, so that the next exchange reopens it,
+// and wraps err as a line failure.
+func (s *Sign) lineFailed(err error) error {
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		s.link.fail(err)
+	}
+	return fmt.Errorf("%w: %w", errLine, err)
+}
+
 // connect reopens a line that broke, where the sign was opened by path or
 // address.
 func (s *Sign) connect(ctx context.Context) error {
@@ -576,7 +608,7 @@ func (s *Sign) connect(ctx context.Context) error {
 			return nil
 		}
 		if s.opts.Dial == nil {
-			return fmt.Errorf("sign line closed: %w", err)
+			return fmt.Errorf("%w closed: %w", errLine, err)
 		}
 		s.link.close()
 		s.link = nil
@@ -599,7 +631,7 @@ func (s *Sign) packet(cmd Command) Packet {
 // write sends one command and leaves the sign time to store it.
 func (s *Sign) write(ctx context.Context, cmd Command) error {
 	if err := s.link.send(ctx, s.packet(cmd), s.opts.DotsPause); err != nil {
-		return fmt.Errorf("sign line: %w", err)
+		return s.lineFailed(err)
 	}
 	return sleep(ctx, s.opts.PacketGap)
 }
@@ -610,7 +642,7 @@ func (s *Sign) write(ctx context.Context, cmd Command) error {
 func (s *Sign) ask(ctx context.Context, cmd Command, want byte, size int) ([]byte, error) {
 	s.link.discard()
 	if err := s.link.send(ctx, s.packet(cmd), 0); err != nil {
-		return nil, fmt.Errorf("sign line: %w", err)
+		return nil, s.lineFailed(err)
 	}
 	timeout := s.opts.ReadTimeout + time.Duration(size+32)*s.opts.Serial.charTime()
 	p, err := s.link.receive(ctx, timeout)
@@ -621,7 +653,7 @@ func (s *Sign) ask(ctx context.Context, cmd Command, want byte, size int) ([]byt
 		if errors.Is(err, ErrChecksum) || errors.Is(err, ErrSyntax) || errors.Is(err, ErrTruncated) {
 			return nil, fmt.Errorf("sign answer corrupt: %w", err)
 		}
-		return nil, fmt.Errorf("sign line: %w", err)
+		return nil, s.lineFailed(err)
 	}
 	if p.Type != TypeResponse || len(p.Commands) != 1 || p.Commands[0].Code != want {
 		return nil, fmt.Errorf("sign answer corrupt: want one %q command from type %q, got %d commands from type %q", want, TypeResponse, len(p.Commands), p.Type)
@@ -687,6 +719,17 @@ func (s *Sign) ensureMemory(ctx context.Context) error {
 		return nil
 	}
 	want := s.memoryTable()
+	if !s.opts.ReadBack {
+		// Nothing can be read: configure once per session and trust it.
+		if err := s.write(ctx, SetMemory(want)); err != nil {
+			return err
+		}
+		if err := sleep(ctx, s.opts.ConfigSettle); err != nil {
+			return err
+		}
+		s.memOK = true
+		return nil
+	}
 	have, err := s.readMemory(ctx)
 	if err != nil {
 		return err

@@ -75,6 +75,9 @@ type Opts struct {
 	ColumnDigits bool
 	MirrorX      bool
 	MirrorY      bool
+	// Rotate180 turns the whole picture over, for a display mounted
+	// upside down (a profile's rotate: 180).
+	Rotate180 bool
 
 	// Loopback says the last module's DOUT is wired to MISO: each
 	// transfer must then come back unchanged on the next one.
@@ -290,7 +293,11 @@ func (d *Dev) show(bm *bitmapfont.Bitmap, x0, y0 int) error {
 		mx, my := d.modulePos(i)
 		for y := 0; y < 8; y++ {
 			for x := 0; x < 8; x++ {
-				if bm.At(x0+mx*8+x, y0+my*8+y) {
+				dx, dy := mx*8+x, my*8+y
+				if d.opts.Rotate180 {
+					dx, dy = d.w-1-dx, d.h-1-dy
+				}
+				if bm.At(x0+dx, y0+dy) {
 					digit, bit := d.dotReg(x, y)
 					d.frame[i*8+digit] |= 1 << bit
 				}

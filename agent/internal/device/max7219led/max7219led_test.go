@@ -273,6 +273,7 @@ func TestWiringOptions(t *testing.T) {
 		{"mirror x", func(o *max7219led.Opts) { o.MirrorX = true }, 0, 0, 0x01},
 		{"mirror y", func(o *max7219led.Opts) { o.MirrorY = true }, 0, 7, 0x80},
 		{"column digits", func(o *max7219led.Opts) { o.ColumnDigits = true }, 0, 0, 0x01},
+		{"upside down", func(o *max7219led.Opts) { o.Rotate180 = true }, 3, 7, 0x01},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

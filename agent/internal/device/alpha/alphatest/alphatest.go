@@ -36,6 +36,9 @@ type Options struct {
 	// Memory is the factory table; nil is one 256-byte TEXT file "A",
 	// which is what a new sign has.
 	Memory []alpha.MemEntry
+	// Echo sends every byte received straight back first, as an RS-485
+	// adapter that hears its own transmitter does.
+	Echo bool
 }
 
 // Sign is a fake sign. Its methods are safe for concurrent use.
@@ -151,6 +154,11 @@ func (s *Sign) Serve(rw io.ReadWriter) error {
 	b := make([]byte, 4096)
 	for {
 		n, err := rw.Read(b)
+		if n > 0 && s.opts.Echo {
+			if _, err := rw.Write(b[:n]); err != nil {
+				return fmt.Errorf("alphatest: echo: %w", err)
+			}
+		}
 		pending = append(pending, b[:n]...)
 		for {
 			eot := bytes.IndexByte(pending, alpha.EOT)
