@@ -306,6 +306,9 @@ func (s *Sign) setHealth(err error) {
 func (s *Sign) Check(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("sign closed")
+	}
 	_, err := s.readMemory(ctx)
 	if ctx.Err() == nil {
 		s.setHealth(err)
