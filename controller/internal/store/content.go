@@ -94,6 +94,9 @@ func (s *Store) ListMedia(ctx context.Context) ([]Media, error) {
 type PlaylistItem struct {
 	SHA256     string
 	DurationMS int64
+	// ValidFrom and ValidUntil bound the item by local date (YYYY-MM-DD,
+	// until exclusive) where the playlist is scheduled; "" is open.
+	ValidFrom, ValidUntil string
 }
 
 // Playlist is a named loop for one output kind.
@@ -124,8 +127,8 @@ func (s *Store) CreatePlaylist(ctx context.Context, p Playlist) error {
 			}
 		}
 		for i, it := range p.Items {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO playlist_items(playlist, pos, sha256, duration_ms) VALUES (?, ?, ?, ?)`,
-				p.Name, i, it.SHA256, it.DurationMS); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO playlist_items(playlist, pos, sha256, duration_ms, valid_from, valid_until) VALUES (?, ?, ?, ?, ?, ?)`,
+				p.Name, i, it.SHA256, it.DurationMS, it.ValidFrom, it.ValidUntil); err != nil {
 				return fmt.Errorf("playlist %s item %d: %w", p.Name, i, err)
 			}
 		}

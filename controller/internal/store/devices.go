@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/guardcast/guardcast/controller/internal/org"
 )
 
 // Roles a credential can have.
@@ -36,36 +38,84 @@ type Device struct {
 	LastHash       string
 	LastSeen       int64
 	Status         string
+	// Node is the site the device belongs to ("" for devices enrolled
+	// before the organisation tree).
+	Node string
+	// Tags are set on AddDevice only; Devices and Device leave them nil
+	// (see DeviceTags).
+	Tags []string
+	// AdoptedVersion is the highest desired-state version the device has
+	// acknowledged as verified and playing; AdoptedMS when the controller
+	// received that acknowledgement (unix ms).
+	AdoptedVersion uint64
+	AdoptedMS      int64
 }
 
 // ErrExists is returned when adding something that is already there.
 var ErrExists = errors.New("already exists")
 
-// AddDevice registers a device or controller credential.
+// AddDevice registers a device or controller credential, with its site
+// and tags when given.
 func (s *Store) AddDevice(ctx context.Context, d Device) error {
-	if d.Role == "" {
-		d.Role = RoleDevice
-	}
+	return s.AddDevices(ctx, []Device{d})
+}
+
+// AddDevices registers many devices in one transaction (an import, or a
+// benchmark's fleet): all or none.
+func (s *Store) AddDevices(ctx context.Context, ds []Device) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO devices(id, site, profile, role, cred_salt, cred_hash, enroll_secret, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Site, d.Profile, d.Role, d.CredSalt, d.CredHash, d.EnrollSecret, time.Now().Unix())
-		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("device %s: %w", d.ID, ErrExists)
+		now := time.Now().Unix()
+		for _, d := range ds {
+			if err := addDevice(ctx, tx, d, now); err != nil {
+				return err
 			}
-			return fmt.Errorf("add device %s: %w", d.ID, err)
 		}
 		return bump(ctx, tx)
 	})
 }
 
+func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
+	if d.Role == "" {
+		d.Role = RoleDevice
+	}
+	if err := checkFreeID(ctx, tx, d.ID, "nodes"); err != nil {
+		return err
+	}
+	var node any
+	if d.Node != "" {
+		if err := checkSite(ctx, tx, d.Node); err != nil {
+			return fmt.Errorf("device %s: %w", d.ID, err)
+		}
+		node = d.Node
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO devices(id, site, profile, role, cred_salt, cred_hash, enroll_secret, created_at, node)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Site, d.Profile, d.Role, d.CredSalt, d.CredHash, d.EnrollSecret, now, node)
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return fmt.Errorf("device %s: %w", d.ID, ErrExists)
+		}
+		return fmt.Errorf("add device %s: %w", d.ID, err)
+	}
+	for _, tag := range d.Tags {
+		if err := org.ValidateTag(tag); err != nil {
+			return invalid(fmt.Errorf("device %s: %w", d.ID, err))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_tags(device, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`, d.ID, tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 const deviceCols = `id, site, profile, role, cred_salt, cred_hash, enroll_secret, pubkey, coalesce(pinned_at,0), created_at,
-	desired_version, desired_hash, desired_doc, desired_issued, desired_expires, last_seq, last_hash, last_seen, status`
+	desired_version, desired_hash, desired_doc, desired_issued, desired_expires, last_seq, last_hash, last_seen, status,
+	coalesce(node, ''), adopted_version, adopted_ms`
 
 func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	err := row.Scan(&d.ID, &d.Site, &d.Profile, &d.Role, &d.CredSalt, &d.CredHash, &d.EnrollSecret, &d.PubKey, &d.PinnedAt, &d.CreatedAt,
-		&d.DesiredVersion, &d.DesiredHash, &d.DesiredDoc, &d.DesiredIssued, &d.DesiredExpires, &d.LastSeq, &d.LastHash, &d.LastSeen, &d.Status)
+		&d.DesiredVersion, &d.DesiredHash, &d.DesiredDoc, &d.DesiredIssued, &d.DesiredExpires, &d.LastSeq, &d.LastHash, &d.LastSeen, &d.Status,
+		&d.Node, &d.AdoptedVersion, &d.AdoptedMS)
 	return d, err
 }
 

@@ -24,6 +24,27 @@ var migrations embed.FS
 // ErrNotFound is returned when a named row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrInvalid marks a refusal caused by the request itself — a bad field,
+// a rule of the tree — as opposed to a database failure. Test it with
+// errors.Is; the message is the reason.
+var ErrInvalid = errors.New("invalid")
+
+type invalidError struct{ error }
+
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e invalidError) Unwrap() error        { return e.error }
+
+// Invalid marks err as a refusal caused by the request (errors.Is(err,
+// ErrInvalid)), keeping its message; nil stays nil.
+func Invalid(err error) error { return invalid(err) }
+
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return invalidError{err}
+}
+
 // Store wraps the database.
 type Store struct {
 	db *sql.DB

@@ -123,10 +123,10 @@ func TestPlaylistsAndAssignments(t *testing.T) {
 	sha := strings.Repeat("12", 32)
 	st.PutMedia(ctx, Media{SHA256: sha, Kind: "text", Name: "a.txt", Size: 3})
 	rev0, _ := st.Revision(ctx)
-	if err := st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "led", Items: []PlaylistItem{{sha, 1000}, {sha, 2000}}}); err != nil {
+	if err := st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "led", Items: []PlaylistItem{{SHA256: sha, DurationMS: 1000}, {SHA256: sha, DurationMS: 2000}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "tv", Items: []PlaylistItem{{sha, 1000}}}); err == nil {
+	if err := st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "tv", Items: []PlaylistItem{{SHA256: sha, DurationMS: 1000}}}); err == nil {
 		t.Fatal("playlist changed output")
 	}
 	if err := st.AssignPlaylist(ctx, "p", "d"); err != nil {
@@ -143,7 +143,7 @@ func TestPlaylistsAndAssignments(t *testing.T) {
 		t.Fatalf("assigned %+v %v", items, err)
 	}
 	// Re-creating replaces items.
-	st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "led", Items: []PlaylistItem{{sha, 500}}})
+	st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "led", Items: []PlaylistItem{{SHA256: sha, DurationMS: 500}}})
 	items, _ = st.Assigned(ctx, "d")
 	if len(items) != 1 || items[0].DurationMS != 500 {
 		t.Fatalf("after re-create: %+v", items)
