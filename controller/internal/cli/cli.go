@@ -34,14 +34,32 @@ const usage = `guardcast-controller — schedules anti-fraud content to GuardCas
 
 Usage:
   guardcast-controller serve [--data DIR] [--mqtt ADDR] [--http ADDR] [--print-proofs]
-  guardcast-controller device add --id ID --site NAME --profile PROFILE [--out FILE]
-  guardcast-controller device list
+  guardcast-controller device add --id ID --site NAME --profile PROFILE [--node SITE] [--tag T]... [--out FILE]
+  guardcast-controller device list [--json]
+  guardcast-controller device move --id ID --to SITE
+  guardcast-controller device tag --id ID [--add T]... [--remove T]...
   guardcast-controller device reset-enrollment --id ID
   guardcast-controller controller add --id ID
   guardcast-controller media add FILE... [--title T]
   guardcast-controller media list
-  guardcast-controller playlist create NAME --output led|tv|audio|printer --item MEDIA[:SECONDS]...
+  guardcast-controller playlist create NAME --output led|tv|audio|printer --item MEDIA[:SECONDS][@FROM..UNTIL]...
   guardcast-controller playlist assign NAME --device ID
+  guardcast-controller org add --id ID --kind county|town|village|unit|site --name NAME [--parent ID] [--tz ZONE] [--quiet DAYS,HH:MM-HH:MM]...
+  guardcast-controller org edit --id ID [--name N] [--parent ID] [--tz ZONE] [--quiet DAYS,HH:MM-HH:MM|none|inherit]...
+  guardcast-controller org person add --node ID --role first_responsible|liaison|presenter --name N --phone P
+  guardcast-controller org list [--json]
+  guardcast-controller campaign create NAME --target node:ID|tag:T|device:ID... --output OUT --playlist P... [--from DATE] [--until DATE]
+        [--daypart DAYS,HH:MM-HH:MM]... [--priority N] [--min-every 10m] [--min-share 0.2] [--trigger NAME]
+  guardcast-controller campaign list [--all] [--json]
+  guardcast-controller campaign end NAME
+  guardcast-controller schedule preview --device ID [--from T] [--to T] [--output OUT] [--json]
+  guardcast-controller alert push --to NODE... --text T [--audio MEDIA] [--outputs led,tv,audio] [--expires 2h|RFC3339] [--repeat 5m] [--hold 15s]
+  guardcast-controller alert list [--active]
+  guardcast-controller alert status ID [--summary] [--json]
+  guardcast-controller alert laggards ID [--json]
+  guardcast-controller alert cancel ID
+  guardcast-controller versions list [--json]
+  guardcast-controller versions laggards [--json]
   guardcast-controller proofs export [--format csv|jsonl] [--device ID] [--since T]
   guardcast-controller proofs verify [--device ID]
   guardcast-controller findings [--device ID]
@@ -63,17 +81,36 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		switch cmd {
-		case "device", "media", "playlist", "proofs", "controller":
+		case "device", "media", "playlist", "proofs", "controller", "org", "org person", "campaign", "alert", "versions", "schedule":
 			cmd, rest = cmd+" "+rest[0], rest[1:]
+			continue
 		}
+		break
 	}
 	commands := map[string]func(context.Context, []string, Env) error{
 		"serve":                   cmdServe,
 		"device add":              cmdDeviceAdd,
 		"device list":             cmdDeviceList,
 		"device reset-enrollment": cmdDeviceReset,
+		"device move":             cmdDeviceMove,
+		"device tag":              cmdDeviceTag,
+		"org add":                 cmdOrgAdd,
+		"org edit":                cmdOrgEdit,
+		"org person add":          cmdOrgPersonAdd,
+		"org list":                cmdOrgList,
+		"campaign create":         cmdCampaignCreate,
+		"campaign list":           cmdCampaignList,
+		"campaign end":            cmdCampaignEnd,
+		"schedule preview":        cmdSchedulePreview,
+		"alert push":              cmdAlertPush,
+		"alert list":              cmdAlertList,
+		"alert status":            cmdAlertStatus,
+		"alert laggards":          cmdAlertLaggards,
+		"alert cancel":            cmdAlertCancel,
+		"versions list":           cmdVersionsList,
+		"versions laggards":       cmdVersionsLaggards,
 		"controller add":          cmdControllerAdd,
 		"media add":               cmdMediaAdd,
 		"media list":              cmdMediaList,
@@ -187,6 +224,9 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	out := fs.String("out", "", "write the agent config here (default DIR/agents/ID.json)")
 	brokerURL := fs.String("broker-url", "", "broker URL for the agent (default: from the running controller's endpoints.json)")
 	mediaURL := fs.String("media-url", "", "media base URL for the agent (default: likewise)")
+	node := fs.String("node", "", "the site (org node) the device belongs to")
+	var tags itemList
+	fs.Var(&tags, "tag", "a device tag such as atm, doorway, lobby; repeat")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -217,7 +257,14 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profile,
+	if *site == "" && *node != "" {
+		if tree, err := st.Tree(ctx); err == nil {
+			if n, ok := tree.Node(*node); ok {
+				*site = n.Name
+			}
+		}
+	}
+	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profile, Node: *node, Tags: tags,
 		BrokerURL: *brokerURL, MediaURL: *mediaURL, ContentKey: schedule.NewCompiler(st, key, schedule.Options{}, nil).PublicKey()})
 	if err != nil {
 		return err
@@ -253,19 +300,20 @@ func cmdDeviceList(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	tags, err := st.DeviceTags(ctx)
+	if err != nil {
+		return err
+	}
+	views := []web.DeviceView{}
+	for _, d := range devs {
+		views = append(views, web.ViewDevice(d, tags[d.ID]))
+	}
 	if *asJSON {
-		var views []web.DeviceView
-		for _, d := range devs {
-			views = append(views, web.ViewDevice(d))
-		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
+		return printJSON(env, views)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSITE\tPROFILE\tENROLLED\tVERSION\tLAST SEQ\tLAST SEEN\tONLINE")
-	for _, d := range devs {
-		v := web.ViewDevice(d)
+	fmt.Fprintln(tw, "DEVICE\tSITE\tTAGS\tPROFILE\tENROLLED\tLAST SEQ\tLAST SEEN\tONLINE\tSTATE")
+	for _, v := range views {
 		seen, online := "-", "-"
 		if v.LastSeen > 0 {
 			seen = time.Unix(v.LastSeen, 0).Format(time.DateTime)
@@ -273,7 +321,12 @@ func cmdDeviceList(ctx context.Context, args []string, env Env) error {
 		if v.Status != nil {
 			online = strconv.FormatBool(v.Status.Online)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%d\t%s\t%s\n", v.ID, v.Site, v.Profile, v.Enrolled, v.DesiredVersion, v.LastSeq, seen, online)
+		site := v.Node
+		if site == "" {
+			site = v.Site
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", v.ID, dash(site), dash(strings.Join(v.Tags, ",")), v.Profile, v.Enrolled,
+			v.LastSeq, seen, online, v.State)
 	}
 	return tw.Flush()
 }

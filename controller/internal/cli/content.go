@@ -91,7 +91,8 @@ func cmdPlaylistCreate(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("playlist create", env)
 	output := fs.String("output", "", "led, tv, audio or printer")
 	var items itemList
-	fs.Var(&items, "item", "MEDIA[:SECONDS]: media by name or sha256 (prefix), and how long it holds the output; repeat")
+	fs.Var(&items, "item", "MEDIA[:SECONDS][@FROM..UNTIL]: media by name or sha256 (prefix), how long it holds the output, "+
+		"and the local dates it is valid (UNTIL exclusive, either side may be empty) where the playlist is scheduled; repeat")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -116,7 +117,11 @@ func cmdPlaylistCreate(ctx context.Context, args []string, env Env) error {
 	defer st.Close()
 	p := store.Playlist{Name: name, Output: *output}
 	for _, it := range items {
-		ref, secs, hasSecs := strings.Cut(it, ":")
+		spec, from, until, err := parseValidity(it)
+		if err != nil {
+			return err
+		}
+		ref, secs, hasSecs := strings.Cut(spec, ":")
 		m, err := st.Media(ctx, ref)
 		if err != nil {
 			return err
@@ -139,13 +144,38 @@ func cmdPlaylistCreate(ctx context.Context, args []string, env Env) error {
 		if ms <= 0 {
 			return usagef("item %q: %s media has no duration of its own; give one as %s:SECONDS", it, m.Kind, ref)
 		}
-		p.Items = append(p.Items, store.PlaylistItem{SHA256: m.SHA256, DurationMS: ms})
+		p.Items = append(p.Items, store.PlaylistItem{SHA256: m.SHA256, DurationMS: ms, ValidFrom: from, ValidUntil: until})
 	}
 	if err := st.CreatePlaylist(ctx, p); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "playlist %s on %s: %d items\n", name, *output, len(p.Items))
 	return nil
+}
+
+// parseValidity splits "MEDIA:8@2026-12-01..2026-12-24" into the item and
+// its validity dates.
+func parseValidity(it string) (spec, from, until string, err error) {
+	i := strings.LastIndex(it, "@")
+	if i < 0 || !strings.Contains(it[i:], "..") {
+		return it, "", "", nil
+	}
+	from, until, _ = strings.Cut(it[i+1:], "..")
+	for _, d := range []string{from, until} {
+		if d == "" {
+			continue
+		}
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			return "", "", "", usagef("item %q: validity dates must be YYYY-MM-DD", it)
+		}
+	}
+	if from == "" && until == "" {
+		return "", "", "", usagef("item %q: give at least one validity date, FROM.. or ..UNTIL", it)
+	}
+	if from != "" && until != "" && until <= from {
+		return "", "", "", usagef("item %q: valid until %s is not after %s (until is exclusive)", it, until, from)
+	}
+	return it[:i], from, until, nil
 }
 
 func cmdPlaylistAssign(ctx context.Context, args []string, env Env) error {

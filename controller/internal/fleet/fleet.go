@@ -50,6 +50,8 @@ func (c Credentials) LookupCredential(username string) (broker.Credential, bool,
 // Enrollment is what `device add` needs besides the device itself.
 type Enrollment struct {
 	ID, Site, Profile string
+	Node              string   // the site (org node) it belongs to; "" for none yet
+	Tags              []string // "atm", "doorway", "lobby"
 	BrokerURL         string
 	MediaURL          string
 	ContentKey        ed25519.PublicKey
@@ -88,7 +90,7 @@ func Enroll(ctx context.Context, st *store.Store, e Enrollment) (*protocol.Agent
 		return nil, err
 	}
 	if err := st.AddDevice(ctx, store.Device{ID: e.ID, Site: e.Site, Profile: e.Profile, Role: store.RoleDevice,
-		CredSalt: salt, CredHash: hash, EnrollSecret: secret}); err != nil {
+		CredSalt: salt, CredHash: hash, EnrollSecret: secret, Node: e.Node, Tags: e.Tags}); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -130,11 +132,12 @@ type Fleet struct {
 	log  *slog.Logger
 
 	work chan string // device IDs whose hello needs answering
+	wake chan struct{}
 }
 
 // New returns a fleet; call Run.
 func New(st *store.Store, comp *schedule.Compiler, pub Publisher, keys Keys, log *slog.Logger) *Fleet {
-	return &Fleet{st: st, comp: comp, pub: pub, keys: keys, log: log, work: make(chan string, 4096)}
+	return &Fleet{st: st, comp: comp, pub: pub, keys: keys, log: log, work: make(chan string, 4096), wake: make(chan struct{}, 1)}
 }
 
 // HandleHello is the bus handler for hellos. It checks the hello and pins
@@ -236,36 +239,44 @@ func (f *Fleet) Publish(ctx context.Context, device string) error {
 	return nil
 }
 
-// Sync refreshes every device's document and publishes the changed ones
-// (all of them when force is set, as at start-up).
+// Sync refreshes every device's document in one pass and publishes the
+// changed ones (all of them when force is set, as at start-up).
 func (f *Fleet) Sync(ctx context.Context, force bool) error {
-	devs, err := f.st.Devices(ctx)
-	if err != nil {
-		return err
-	}
+	docs, err := f.comp.RefreshAll(ctx, force)
 	var errs []error
-	for _, d := range devs {
-		doc, version, changed, err := f.comp.Refresh(ctx, d.ID)
-		if err != nil {
+	if err != nil {
+		errs = append(errs, err)
+	}
+	changed := 0
+	for _, d := range docs {
+		if err := f.pub.Publish(ctx, protocol.DownTopic(d.Device, protocol.TopicDesired), d.Doc, true); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if !changed && !force {
-			continue
+		if d.Changed {
+			changed++
+			f.log.Debug("desired state published", "device", d.Device, "version", d.Version)
 		}
-		if err := f.pub.Publish(ctx, protocol.DownTopic(d.ID, protocol.TopicDesired), doc, true); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		f.log.Info("desired state published", "device", d.ID, "version", version, "changed", changed)
+	}
+	if changed > 0 {
+		f.log.Info("desired states published", "changed", changed, "republished", len(docs)-changed)
 	}
 	return errors.Join(errs...)
+}
+
+// Wake asks Run to sync now instead of at its next poll: the HTTP API
+// calls it after an edit (an urgent alert must not wait for a poll).
+func (f *Fleet) Wake() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Options tune Run.
 type Options struct {
 	// PollEvery is how often the store's revision is checked for edits made
-	// by CLI commands, and documents for renewal.
+	// by CLI commands, and alerts for expiry.
 	PollEvery time.Duration
 }
 
@@ -275,10 +286,14 @@ func (f *Fleet) Run(ctx context.Context, opts Options) error {
 	if opts.PollEvery <= 0 {
 		opts.PollEvery = time.Second
 	}
-	if err := f.Sync(ctx, true); err != nil {
-		f.log.Error("initial publish of desired states", "err", err)
+	sync := func(force bool, why string) {
+		if err := f.Sync(ctx, force); err != nil && ctx.Err() == nil {
+			f.log.Warn("sync desired states", "why", why, "err", err)
+		}
 	}
+	sync(true, "start-up")
 	rev, _ := f.st.Revision(ctx)
+	nextExpiry := f.nextExpiry(ctx)
 	tick := time.NewTicker(opts.PollEvery)
 	defer tick.Stop()
 	renew := time.NewTicker(time.Hour)
@@ -294,19 +309,38 @@ func (f *Fleet) Run(ctx context.Context, opts Options) error {
 			if err := f.keys.Receipt(ctx, dev); err != nil && ctx.Err() == nil {
 				f.log.Warn("receipt after hello", "device", dev, "err", err)
 			}
+		case <-f.wake:
+			if r, err := f.st.Revision(ctx); err == nil {
+				rev = r
+			}
+			sync(false, "edit")
+			nextExpiry = f.nextExpiry(ctx)
 		case <-tick.C:
 			r, err := f.st.Revision(ctx)
-			if err != nil || r == rev {
+			if err != nil {
 				continue
 			}
-			rev = r
-			if err := f.Sync(ctx, false); err != nil && ctx.Err() == nil {
-				f.log.Warn("sync desired states", "err", err)
+			switch {
+			case r != rev:
+				rev = r
+				sync(false, "edit")
+			case nextExpiry != 0 && time.Now().Unix() >= nextExpiry:
+				sync(false, "alert expired")
+			default:
+				continue
 			}
+			nextExpiry = f.nextExpiry(ctx)
 		case <-renew.C:
-			if err := f.Sync(ctx, false); err != nil && ctx.Err() == nil {
-				f.log.Warn("renew desired states", "err", err)
-			}
+			sync(false, "renewal")
 		}
 	}
+}
+
+// nextExpiry is when the next alert in force expires (unix s), or 0.
+func (f *Fleet) nextExpiry(ctx context.Context) int64 {
+	t, err := f.st.NextAlertExpiry(ctx, time.Now())
+	if err != nil {
+		return 0
+	}
+	return t
 }

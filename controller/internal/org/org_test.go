@@ -39,7 +39,10 @@ func TestBuildRules(t *testing.T) {
 		{"bad kind", func(n []Node) []Node { n[1].Kind = "hamlet"; return n }, "kind"},
 		{"bad id", func(n []Node) []Node { n[1].ID = "East"; return n }, "node id"},
 		{"duplicate", func(n []Node) []Node { return append(n, n[1]) }, "twice"},
-		{"bad quiet", func(n []Node) []Node { n[5].Quiet = []protocol.Daypart{{Days: "daily", Start: "09:00", End: "09:00"}}; return n }, "empty"},
+		{"bad quiet", func(n []Node) []Node {
+			n[5].Quiet = []protocol.Daypart{{Days: "daily", Start: "09:00", End: "09:00"}}
+			return n
+		}, "empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,29 +2,31 @@
 // database into a signed desired-state document, and owns the office's
 // content-signing key.
 //
-// In protocol v1 a device's desired state is its assigned playlists, each
-// looping on one output. A document is re-signed with a higher version when
-// its content changes or when half its lifetime has passed, so a device
-// that is online never holds a document near expiry.
+// A device's document carries its legacy assigned playlists (each looping
+// on one output), the org nodes it sits under, its compiled Schedule —
+// every campaign aimed at it by node, tag or ID, plus the assigned
+// playlists as always-on priority-0 entries, in its site's time zone — and
+// the urgent alerts addressed to it. The agent evaluates the schedule
+// itself (package internal/plan), offline for as long as the document
+// lasts.
+//
+// A document is re-signed with a higher version when its content changes
+// or when half its lifetime has passed, so a device that is online never
+// holds a document near expiry. Content is compared by hash, so unchanged
+// devices are not re-signed.
 package schedule
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/internal/atomicfile"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
@@ -76,92 +78,4 @@ func LoadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("content key %s: not an Ed25519 key", path)
 	}
 	return priv, nil
-}
-
-// Options tune document lifetimes.
-type Options struct {
-	// Lifetime is how long a signed document is valid.
-	Lifetime time.Duration `json:"lifetime" yaml:"lifetime"`
-	// MediaURL is the base URL agents fetch media from (…/media/).
-	MediaURL string `json:"media_url" yaml:"media_url"`
-}
-
-// DefaultLifetime covers a month offline.
-const DefaultLifetime = 30 * 24 * time.Hour
-
-// Compiler builds and signs desired states.
-type Compiler struct {
-	st   *store.Store
-	key  ed25519.PrivateKey
-	opts Options
-	now  func() time.Time
-}
-
-// NewCompiler returns a compiler signing with key.
-func NewCompiler(st *store.Store, key ed25519.PrivateKey, opts Options, now func() time.Time) *Compiler {
-	if opts.Lifetime <= 0 {
-		opts.Lifetime = DefaultLifetime
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Compiler{st: st, key: key, opts: opts, now: now}
-}
-
-// PublicKey is the key agents must trust.
-func (c *Compiler) PublicKey() ed25519.PublicKey { return c.key.Public().(ed25519.PublicKey) }
-
-// Playlists compiles a device's assignments.
-func (c *Compiler) Playlists(ctx context.Context, device string) ([]protocol.Playlist, error) {
-	items, err := c.st.Assigned(ctx, device)
-	if err != nil {
-		return nil, err
-	}
-	playlists := []protocol.Playlist{}
-	for _, a := range items {
-		if n := len(playlists); n == 0 || playlists[n-1].Output != a.Output {
-			playlists = append(playlists, protocol.Playlist{Name: a.Playlist, Output: a.Output})
-		}
-		p := &playlists[len(playlists)-1]
-		p.Items = append(p.Items, protocol.Item{SHA256: a.SHA256, Size: a.Size, Kind: a.Kind, Title: a.Title, DurationMS: a.DurationMS})
-	}
-	return playlists, nil
-}
-
-// Refresh returns the device's current signed document, signing a new
-// version when what it should play changed or the stored one is past half
-// its lifetime. changed reports whether a new version was made.
-func (c *Compiler) Refresh(ctx context.Context, device string) (doc []byte, version uint64, changed bool, err error) {
-	d, err := c.st.Device(ctx, device)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	playlists, err := c.Playlists(ctx, device)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	content, _ := json.Marshal(struct {
-		MediaURL  string              `json:"media_url"`
-		Playlists []protocol.Playlist `json:"playlists"`
-	}{c.opts.MediaURL, playlists})
-	sum := sha256.Sum256(content)
-	hash := hex.EncodeToString(sum[:])
-	now := c.now()
-	renewAt := d.DesiredIssued + (d.DesiredExpires-d.DesiredIssued)/2
-	if d.DesiredDoc != nil && hash == d.DesiredHash && now.Unix() < renewAt {
-		return d.DesiredDoc, d.DesiredVersion, false, nil
-	}
-	ds := &protocol.DesiredState{
-		V: protocol.Version, Device: device, Version: d.DesiredVersion + 1,
-		IssuedAt: now.Unix(), ExpiresAt: now.Add(c.opts.Lifetime).Unix(),
-		MediaURL: c.opts.MediaURL, Playlists: playlists,
-	}
-	raw, err := protocol.SignDesired(c.key, ds)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("sign desired state of %s: %w", device, err)
-	}
-	if err := c.st.SetDesired(ctx, device, ds.Version, hash, raw, ds.IssuedAt, ds.ExpiresAt); err != nil {
-		return nil, 0, false, err
-	}
-	return raw, ds.Version, true, nil
 }

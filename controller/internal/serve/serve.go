@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/guardcast/guardcast/controller/internal/acks"
 	"github.com/guardcast/guardcast/controller/internal/broker"
 	"github.com/guardcast/guardcast/controller/internal/fleet"
 	"github.com/guardcast/guardcast/controller/internal/ingest"
@@ -48,11 +49,15 @@ type Config struct {
 
 	Broker   broker.Options
 	Ingest   ingest.Options
+	Acks     acks.Options
 	Lifetime time.Duration
 	Poll     time.Duration // how often CLI edits are picked up
 
 	// PrintProofs, when set, gets one line per committed proof (the demo).
 	PrintProofs io.Writer
+	// AcksCommitted, when set, is called after each batch of
+	// acknowledgements is stored (load tests time alerts with it).
+	AcksCommitted acks.Committed
 	// Ready, when set, is called once every listener is bound.
 	Ready func(Endpoints)
 }
@@ -214,6 +219,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ing := ingest.New(st, bus, cfg.Ingest, onCommit, log.With("component", "ingest"))
 	fl := fleet.New(st, comp, bus, ing, log.With("component", "fleet"))
+	ackw := acks.New(st, cfg.Acks, cfg.AcksCommitted, log.With("component", "acks"))
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -224,6 +230,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		{protocol.TopicProofs, ing.HandleProofs},
 		{protocol.TopicHello, fl.HandleHello},
 		{protocol.TopicStatus, fl.HandleStatus},
+		{protocol.TopicAck, ackw.Handle},
 	}
 	for _, s := range subs {
 		h := s.h
@@ -232,7 +239,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	h := web.New(st, lib.Handler(), log.With("component", "http")).Handler()
+	api := web.New(st, lib.Handler(), log.With("component", "http"))
+	api.Changed = fl.Wake
+	api.Preview = func(ctx context.Context, device, output string, from, to time.Time) (any, error) {
+		return schedule.Preview(ctx, comp, device, output, from, to)
+	}
+	h := api.Handler()
 	inboxDir := filepath.Join(cfg.DataDir, "inbox")
 	// Made before Ready, so the drop folder exists whenever the service is up.
 	if err := os.MkdirAll(filepath.Join(inboxDir, media.RejectedDir), 0o775); err != nil {
@@ -248,7 +260,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 8)
 	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -260,6 +272,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	start("ingest", ing.Run)
+	start("acks", ackw.Run)
 	start("fleet", func(ctx context.Context) error { return fl.Run(ctx, fleet.Options{PollEvery: cfg.Poll}) })
 	start("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn, h, log.With("component", "http")) })
 	start("inbox", inbox.Run)

@@ -120,32 +120,66 @@ func checkSite(ctx context.Context, q queryer, id string) error {
 // AddNode adds a node to the tree. The whole tree is checked with it in
 // place (parent exists, kinds rank down, the site has a time zone).
 func (s *Store) AddNode(ctx context.Context, n org.Node) error {
-	if err := n.Validate(); err != nil {
-		return invalid(err)
+	return s.AddNodes(ctx, []org.Node{n})
+}
+
+// AddNodes adds several nodes in one transaction (an import), parents in
+// any order: all or none.
+func (s *Store) AddNodes(ctx context.Context, ns []org.Node) error {
+	for _, n := range ns {
+		if err := n.Validate(); err != nil {
+			return invalid(err)
+		}
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := checkFreeID(ctx, tx, n.ID, "devices"); err != nil {
-			return err
-		}
 		nodes, err := loadNodes(ctx, tx)
 		if err != nil {
 			return err
 		}
+		have := make(map[string]bool, len(nodes))
 		for _, x := range nodes {
-			if x.ID == n.ID {
+			have[x.ID] = true
+		}
+		for _, n := range ns {
+			if err := checkFreeID(ctx, tx, n.ID, "devices"); err != nil {
+				return err
+			}
+			if have[n.ID] {
 				return fmt.Errorf("node %s: %w", n.ID, ErrExists)
 			}
+			have[n.ID] = true
 		}
-		if _, err := org.Build(append(nodes, n), nil); err != nil {
+		if _, err := org.Build(append(nodes, ns...), nil); err != nil {
 			return invalid(err)
 		}
-		var parent any
-		if n.Parent != "" {
-			parent = n.Parent
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO org_nodes(id, kind, name, parent, tz, quiet, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO org_nodes(id, kind, name, parent, tz, quiet, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			n.ID, n.Kind, n.Name, parent, n.TZ, quietJSON(n.Quiet), time.Now().Unix()); err != nil {
-			return fmt.Errorf("add node %s: %w", n.ID, err)
+		defer ins.Close()
+		// Foreign keys are checked per statement: insert parents first.
+		now := time.Now().Unix()
+		done := make(map[string]bool, len(nodes)+len(ns))
+		for _, x := range nodes {
+			done[x.ID] = true
+		}
+		for len(ns) > 0 {
+			var later []org.Node
+			for _, n := range ns {
+				if n.Parent != "" && !done[n.Parent] {
+					later = append(later, n)
+					continue
+				}
+				var parent any
+				if n.Parent != "" {
+					parent = n.Parent
+				}
+				if _, err := ins.ExecContext(ctx, n.ID, n.Kind, n.Name, parent, n.TZ, quietJSON(n.Quiet), now); err != nil {
+					return fmt.Errorf("add node %s: %w", n.ID, err)
+				}
+				done[n.ID] = true
+			}
+			ns = later
 		}
 		return bump(ctx, tx)
 	})

@@ -1,6 +1,10 @@
 // Package web is the controller's HTTP side: media by sha256 (for agents)
-// and a small read-only JSON API (for the office, supervisors and
-// auditors).
+// and a JSON API for the office (the org tree, campaigns, urgent alerts),
+// supervisors (who has signed for what) and auditors (the play log).
+//
+// The API has no authentication yet: bind it to a management network or
+// put an authenticating reverse proxy in front of /api/. Request bodies
+// are decoded strictly: an unknown field is a 400 naming it.
 package web
 
 import (
@@ -23,11 +27,18 @@ type Server struct {
 	st    *store.Store
 	media http.Handler
 	log   *slog.Logger
+
+	// Changed, when set, is called after every edit made through the API,
+	// so the fleet publishes at once instead of at its next poll.
+	Changed func()
+	// Preview, when set, serves GET /api/devices/{id}/preview.
+	Preview Previewer
+	now     func() time.Time
 }
 
 // New returns the HTTP handler set; media serves GET /media/{sha256}.
 func New(st *store.Store, media http.Handler, log *slog.Logger) *Server {
-	return &Server{st: st, media: media, log: log}
+	return &Server{st: st, media: media, log: log, now: time.Now}
 }
 
 // Handler returns the routes.
@@ -40,6 +51,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/media", s.listMedia)
 	mux.HandleFunc("GET /api/proofs", s.proofs)
 	mux.HandleFunc("GET /api/findings", s.findings)
+	s.routes(mux)
 	return mux
 }
 
@@ -60,21 +72,33 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 type DeviceView struct {
 	ID             string           `json:"id"`
 	Site           string           `json:"site"`
+	Node           string           `json:"node,omitempty"`
+	Tags           []string         `json:"tags,omitempty"`
 	Profile        string           `json:"profile"`
 	Enrolled       bool             `json:"enrolled"`
 	KeyID          string           `json:"key_id,omitempty"`
 	PublicKey      string           `json:"public_key,omitempty"` // base64 Ed25519; auditors verify head_sig with it
 	DesiredVersion uint64           `json:"desired_version"`
 	DesiredExpires int64            `json:"desired_expires"`
+	AdoptedVersion uint64           `json:"adopted_version"`
+	AdoptedAt      string           `json:"adopted_at,omitempty"`
+	State          string           `json:"state"` // "version 7 verified and playing"
 	LastSeq        uint64           `json:"last_seq"`
 	LastSeen       int64            `json:"last_seen"`
 	Status         *protocol.Status `json:"status,omitempty"`
 }
 
-// ViewDevice turns a stored device into its public view.
-func ViewDevice(d store.Device) DeviceView {
-	v := DeviceView{ID: d.ID, Site: d.Site, Profile: d.Profile, Enrolled: d.PubKey != nil,
-		DesiredVersion: d.DesiredVersion, DesiredExpires: d.DesiredExpires, LastSeq: d.LastSeq, LastSeen: d.LastSeen}
+// ViewDevice turns a stored device and its tags into its public view.
+func ViewDevice(d store.Device, tags []string) DeviceView {
+	v := DeviceView{ID: d.ID, Site: d.Site, Node: d.Node, Tags: tags, Profile: d.Profile, Enrolled: d.PubKey != nil,
+		DesiredVersion: d.DesiredVersion, DesiredExpires: d.DesiredExpires, LastSeq: d.LastSeq, LastSeen: d.LastSeen,
+		AdoptedVersion: d.AdoptedVersion}
+	if d.AdoptedMS > 0 {
+		v.AdoptedAt = time.UnixMilli(d.AdoptedMS).UTC().Format(time.RFC3339Nano)
+	}
+	vs := report.VersionState{Published: d.DesiredVersion, Adopted: d.AdoptedVersion}
+	vs.Describe()
+	v.State = vs.State
 	if d.PubKey != nil {
 		v.KeyID = protocol.KeyID(d.PubKey)
 		v.PublicKey = protocol.EncodeKey(d.PubKey)
@@ -94,9 +118,14 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 500, err.Error())
 		return
 	}
+	tags, err := s.st.DeviceTags(r.Context())
+	if err != nil {
+		httpError(w, 500, err.Error())
+		return
+	}
 	out := []DeviceView{}
 	for _, d := range devs {
-		out = append(out, ViewDevice(d))
+		out = append(out, ViewDevice(d, tags[d.ID]))
 	}
 	writeJSON(w, out)
 }

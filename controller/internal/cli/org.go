@@ -1,0 +1,454 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/guardcast/guardcast/controller/internal/org"
+	"github.com/guardcast/guardcast/controller/internal/report"
+	"github.com/guardcast/guardcast/controller/internal/schedule"
+	"github.com/guardcast/guardcast/controller/internal/web"
+)
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// noArgs parses flags and refuses positional arguments.
+func noArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected arguments %q", pos)
+	}
+	return nil
+}
+
+// flagSet reports whether a flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func cmdOrgAdd(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("org add", env)
+	var q web.NodeRequest
+	fs.StringVar(&q.ID, "id", "", "node ID (a-z, 0-9, - _ .)")
+	fs.StringVar(&q.Kind, "kind", "", "county, town, village, unit or site")
+	fs.StringVar(&q.Name, "name", "", "display name")
+	fs.StringVar(&q.Parent, "parent", "", "parent node ID")
+	fs.StringVar(&q.TZ, "tz", "", "IANA time zone (sites need one, here or on an ancestor)")
+	var quiet itemList
+	fs.Var(&quiet, "quiet", "audio quiet hours DAYS,HH:MM-HH:MM for every device below (\"none\": none); repeat")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if q.ID == "" || q.Kind == "" || q.Name == "" {
+		return usagef("--id, --kind and --name are required")
+	}
+	if len(quiet) > 0 {
+		q.Quiet = quiet
+	}
+	n, err := q.Node()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.AddNode(ctx, n); err != nil {
+		return err
+	}
+	tree, err := st.Tree(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s %s (%s) added", n.Kind, n.ID, n.Name)
+	if n.Parent != "" {
+		fmt.Fprintf(env.Stdout, " under %s", n.Parent)
+	}
+	if tz := tree.TZ(n.ID); tz != "" {
+		fmt.Fprintf(env.Stdout, "; time zone %s", tz)
+	}
+	fmt.Fprintln(env.Stdout)
+	return nil
+}
+
+func cmdOrgEdit(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("org edit", env)
+	id := fs.String("id", "", "node ID")
+	name := fs.String("name", "", "new display name")
+	parent := fs.String("parent", "", "new parent node ID (\"\" makes it a root)")
+	tz := fs.String("tz", "", "IANA time zone (\"\" inherits the parent's)")
+	var quiet itemList
+	fs.Var(&quiet, "quiet", "audio quiet hours DAYS,HH:MM-HH:MM (\"none\": none, \"inherit\": the parent's); repeat")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--id is required")
+	}
+	var p web.NodePatch
+	if flagSet(fs, "name") {
+		p.Name = name
+	}
+	if flagSet(fs, "parent") {
+		p.Parent = parent
+	}
+	if flagSet(fs, "tz") {
+		p.TZ = tz
+	}
+	if len(quiet) > 0 {
+		q := []string(quiet)
+		p.Quiet = &q
+	}
+	if p == (web.NodePatch{}) {
+		return usagef("nothing to change: give --name, --parent, --tz or --quiet")
+	}
+	e, err := p.Edit()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.EditNode(ctx, *id, e); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "node %s changed; a running controller republishes the affected devices' documents within a second\n", *id)
+	return nil
+}
+
+func cmdOrgPersonAdd(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("org person add", env)
+	var p org.Person
+	fs.StringVar(&p.Node, "node", "", "the node they are responsible for")
+	fs.StringVar(&p.Role, "role", "", "first_responsible, liaison or presenter")
+	fs.StringVar(&p.Name, "name", "", "name")
+	fs.StringVar(&p.Phone, "phone", "", "phone number")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if p.Node == "" || p.Role == "" || p.Name == "" || p.Phone == "" {
+		return usagef("--node, --role, --name and --phone are required")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.AddPerson(ctx, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s (%s, %s) is responsible for %s\n", p.Name, p.Role, p.Phone, p.Node)
+	return nil
+}
+
+func cmdOrgList(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("org list", env)
+	asJSON := fs.Bool("json", false, "print JSON (as GET /api/org)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := web.OrgTree(ctx, st)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, v)
+	}
+	w := env.Stdout
+	device := func(indent string, d web.DeviceBrief) {
+		tags := ""
+		if len(d.Tags) > 0 {
+			tags = " [" + strings.Join(d.Tags, ",") + "]"
+		}
+		fmt.Fprintf(w, "%s- %s%s: %s\n", indent, d.ID, tags, d.State)
+	}
+	var show func(n *web.NodeView, depth int)
+	show = func(n *web.NodeView, depth int) {
+		ind := strings.Repeat("  ", depth)
+		tz := ""
+		switch {
+		case n.TZ != "":
+			tz = "  tz " + n.TZ
+		case n.Kind == org.KindSite:
+			tz = "  tz " + n.EffectiveTZ + " (inherited)"
+		}
+		quiet := ""
+		if n.Quiet != nil {
+			var qs []string
+			for _, q := range n.Quiet {
+				qs = append(qs, org.FormatDaypart(q))
+			}
+			quiet = "  quiet " + dash(strings.Join(qs, " "))
+		}
+		fmt.Fprintf(w, "%s%s %s — %s%s%s\n", ind, n.Kind, n.ID, n.Name, tz, quiet)
+		for _, p := range n.People {
+			fmt.Fprintf(w, "%s    %s: %s %s\n", ind, p.Role, p.Name, p.Phone)
+		}
+		for _, d := range n.Devices {
+			device(ind+"  ", d)
+		}
+		for _, c := range n.Children {
+			show(c, depth+1)
+		}
+	}
+	for _, r := range v.Roots {
+		show(r, 0)
+	}
+	if len(v.Unplaced) > 0 {
+		fmt.Fprintln(w, "devices on no site:")
+		for _, d := range v.Unplaced {
+			device("  ", d)
+		}
+	}
+	return nil
+}
+
+func cmdDeviceMove(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("device move", env)
+	id := fs.String("id", "", "device ID")
+	to := fs.String("to", "", "site (org node of kind site)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || *to == "" {
+		return usagef("--id and --to are required")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.MoveDevice(ctx, *id, *to); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s now belongs to site %s\n", *id, *to)
+	return nil
+}
+
+func cmdDeviceTag(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("device tag", env)
+	id := fs.String("id", "", "device ID")
+	var add, remove itemList
+	fs.Var(&add, "add", "tag to add (atm, doorway, lobby…); repeat")
+	fs.Var(&remove, "remove", "tag to remove; repeat")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || len(add)+len(remove) == 0 {
+		return usagef("--id and at least one --add or --remove are required")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.TagDevice(ctx, *id, add, remove); err != nil {
+		return err
+	}
+	tags, err := st.DeviceTags(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s tags: %s\n", *id, dash(strings.Join(tags[*id], ",")))
+	return nil
+}
+
+func cmdCampaignCreate(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("campaign create", env)
+	var q schedule.CampaignRequest
+	var targets, playlists, dayparts itemList
+	fs.Var(&targets, "target", "node:ID, tag:TAG or device:ID; repeat")
+	fs.StringVar(&q.Output, "output", "", "led, tv, audio or printer")
+	fs.Var(&playlists, "playlist", "playlist to place (it must play on --output); repeat")
+	fs.StringVar(&q.From, "from", "", "first local date it runs (YYYY-MM-DD)")
+	fs.StringVar(&q.Until, "until", "", "first local date it no longer runs (YYYY-MM-DD, exclusive)")
+	fs.Var(&dayparts, "daypart", "weekly window DAYS,HH:MM-HH:MM in the site's time zone (mon-fri,09:00-17:00); repeat")
+	fs.IntVar(&q.Priority, "priority", 0, "higher wins when no quota is owed")
+	fs.StringVar(&q.MinEvery, "min-every", "", "play at least once this often while active (10m)")
+	fs.Float64Var(&q.MinShare, "min-share", 0, "at least this fraction of the output's time while active (0.2)")
+	fs.StringVar(&q.Trigger, "trigger", "", "play once per local trigger (large-transfer) instead of by time")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one campaign NAME, got %q", pos)
+	}
+	q.Name, q.Targets, q.Playlists, q.Dayparts = pos[0], targets, playlists, dayparts
+	if len(targets) == 0 || q.Output == "" || len(playlists) == 0 {
+		return usagef("--target, --output and --playlist are required")
+	}
+	c, err := q.Campaign()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		return err
+	}
+	v := schedule.ViewCampaign(c)
+	fmt.Fprintf(env.Stdout, "campaign %s: %s on %s for %s (%s, priority %d)\n", c.Name, strings.Join(c.Playlists, ", "), c.Output,
+		strings.Join(v.Targets, " "), v.Rules(), c.Priority)
+	return nil
+}
+
+func cmdCampaignList(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("campaign list", env)
+	all := fs.Bool("all", false, "include ended campaigns")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cs, err := st.Campaigns(ctx, *all)
+	if err != nil {
+		return err
+	}
+	views := []schedule.CampaignView{}
+	for _, c := range cs {
+		views = append(views, schedule.ViewCampaign(c))
+	}
+	if *asJSON {
+		return printJSON(env, views)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMPAIGN\tOUTPUT\tPLAYLISTS\tTARGETS\tPRIORITY\tRULES\tENDED")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Name, v.Output, strings.Join(v.Playlists, ","), strings.Join(v.Targets, " "),
+			v.Priority, v.Rules(), dash(v.Ended))
+	}
+	return tw.Flush()
+}
+
+func cmdCampaignEnd(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("campaign end", env)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one campaign NAME")
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.EndCampaign(ctx, pos[0], time.Now().Unix()); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "campaign %s ended; the next documents drop it\n", pos[0])
+	return nil
+}
+
+func people(ps []org.Person, holder, site string) string {
+	if len(ps) == 0 {
+		return "(nobody on record)"
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("%s %s %s", p.Role, p.Name, p.Phone))
+	}
+	s := strings.Join(out, "; ")
+	if holder != site {
+		s += " (of " + holder + ")"
+	}
+	return s
+}
+
+func cmdVersionsList(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("versions list", env)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	vs, err := report.Versions(ctx, st)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, vs)
+	}
+	for _, v := range vs {
+		fmt.Fprintf(env.Stdout, "%s: %s\n", v.Device, v.State)
+	}
+	return nil
+}
+
+func cmdVersionsLaggards(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("versions laggards", env)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ls, err := report.VersionLaggards(ctx, st)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, ls)
+	}
+	if len(ls) == 0 {
+		fmt.Fprintln(env.Stdout, "every device has acknowledged its published version")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSITE\tPUBLISHED\tADOPTED\tONLINE\tLAST SEEN\tCALL")
+	for _, l := range ls {
+		seen := "-"
+		if l.LastSeen > 0 {
+			seen = time.Unix(l.LastSeen, 0).Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\t%s\t%s\n", l.Device, dash(l.Site), l.Published, l.Adopted, l.Online, seen, people(l.People, l.Holder, l.Site))
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "%d device(s) behind\n", len(ls))
+	return nil
+}
