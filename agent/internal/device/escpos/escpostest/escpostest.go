@@ -1,0 +1,356 @@
+// Package escpostest is a fake ESC/POS printer for tests: it listens on
+// loopback TCP like a network printer's port 9100 (or serves any stream,
+// such as a pty master standing in for a serial line), parses what it
+// receives the way a printer would — text lines decoded from GB18030 in
+// Chinese mode, raster image sizes, QR payloads, cuts — and answers the
+// real-time status query DLE EOT n and GS r 1 from a State the test sets,
+// including a state that changes after a number of bytes ("paper runs out
+// mid-job").
+package escpostest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// State is the condition the fake reports.
+type State struct {
+	PaperEnd        bool
+	PaperNearEnd    bool
+	CoverOpen       bool
+	CutterError     bool
+	Unrecoverable   bool
+	AutoRecoverable bool
+	FeedButton      bool // held down: offline while held
+	// Silent printers read everything and answer nothing (a unidirectional
+	// link, a printer hung in firmware).
+	Silent bool
+}
+
+// Offline reports whether a printer in s has stopped: it still answers
+// DLE EOT (real-time) but processes nothing else, so GS r goes unanswered.
+func (s State) Offline() bool {
+	return s.PaperEnd || s.CoverOpen || s.CutterError || s.Unrecoverable || s.AutoRecoverable || s.FeedButton
+}
+
+// Answers returns the bytes a printer in s sends for DLE EOT 1, 2, 3, 4,
+// as the Epson reference defines them (fixed bits 1 and 4 set).
+func (s State) Answers() [4]byte {
+	a := [4]byte{0x12, 0x12, 0x12, 0x12}
+	set := func(i int, on bool, bit byte) {
+		if on {
+			a[i] |= bit
+		}
+	}
+	set(0, s.Offline(), 0x08)
+	set(0, s.FeedButton, 0x40)
+	set(1, s.CoverOpen, 0x04)
+	set(1, s.PaperEnd, 0x20)
+	set(1, s.CutterError || s.Unrecoverable || s.AutoRecoverable, 0x40)
+	set(2, s.CutterError, 0x08)
+	set(2, s.Unrecoverable, 0x20)
+	set(2, s.AutoRecoverable, 0x40)
+	set(3, s.PaperNearEnd || s.PaperEnd, 0x0C)
+	set(3, s.PaperEnd, 0x60)
+	return a
+}
+
+// PaperAnswer is the answer to GS r 1: bits 0-1 near end, bits 2-3 end.
+func (s State) PaperAnswer() byte {
+	var b byte
+	if s.PaperNearEnd || s.PaperEnd {
+		b |= 0x03
+	}
+	if s.PaperEnd {
+		b |= 0x0C
+	}
+	return b
+}
+
+// Record is what the fake has received since it started or was Reset.
+type Record struct {
+	Bytes        int64
+	Inits        int      // ESC @
+	Lines        []string // printed text lines, decoded
+	Rasters      []Raster
+	QRs          []string // QR payloads printed natively
+	Cuts         []bool   // one per cut: true if partial
+	Queries      []int    // DLE EOT n, in order
+	PaperQueries int      // GS r
+	Chinese      bool     // in Chinese mode at the end
+	Unknown      []int    // unknown commands, first two bytes
+	FirstByte    time.Time
+	FirstInit    time.Time // when the first ESC @ arrived: the first byte of a job
+}
+
+// Printer is the fake.
+type Printer struct {
+	ln net.Listener
+	wg sync.WaitGroup
+
+	mu      sync.Mutex
+	state   State
+	failAt  int64 // switch to next after this many bytes in total; <0: never
+	next    State
+	rec     Record
+	conns   map[io.Closer]bool
+	closed  bool
+	changed chan struct{}
+}
+
+// New returns a fake that serves nothing until Listen or Attach.
+func New() *Printer {
+	return &Printer{failAt: -1, conns: map[io.Closer]bool{}, changed: make(chan struct{})}
+}
+
+// Listen returns a fake listening on 127.0.0.1 on a free port.
+func Listen() (*Printer, error) {
+	p := New()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the host:port the fake listens on.
+func (p *Printer) Addr() string { return p.ln.Addr().String() }
+
+func (p *Printer) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.Attach(c) {
+			return
+		}
+	}
+}
+
+// Attach serves rwc (a TCP connection, a pty master) until its reads fail;
+// Close closes it. It returns false if the fake is already closed.
+func (p *Printer) Attach(rwc io.ReadWriteCloser) bool {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = rwc.Close()
+		return false
+	}
+	p.conns[rwc] = true
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		_ = p.Serve(rwc)
+		p.mu.Lock()
+		delete(p.conns, rwc)
+		p.notify()
+		p.mu.Unlock()
+		_ = rwc.Close()
+	}()
+	return true
+}
+
+// Serve parses rw and answers on it until a read fails; it returns that
+// error (io.EOF when the driver hung up).
+func (p *Printer) Serve(rw io.ReadWriter) error {
+	var out []byte
+	pr := &Parser{On: func(e Event) { out = p.event(e, out) }}
+	buf := make([]byte, 4096)
+	for {
+		n, err := rw.Read(buf)
+		b := buf[:n]
+		for len(b) > 0 {
+			k, sw := p.take(len(b))
+			_, _ = pr.Write(b[:k])
+			b = b[k:]
+			p.mu.Lock()
+			if sw {
+				p.state, p.failAt = p.next, -1
+			}
+			p.rec.Chinese = pr.chinese
+			p.notify()
+			p.mu.Unlock()
+		}
+		if len(out) > 0 {
+			if _, werr := rw.Write(out); werr != nil && err == nil {
+				err = werr
+			}
+			out = out[:0]
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// take counts up to n received bytes, stopping where a FailAfter switch is
+// due; sw says to switch once those bytes are parsed.
+func (p *Printer) take(n int) (k int, sw bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rec.FirstByte.IsZero() {
+		p.rec.FirstByte = time.Now()
+	}
+	k = n
+	if p.failAt >= 0 {
+		switch left := p.failAt - p.rec.Bytes; {
+		case left <= 0:
+			p.state, p.failAt = p.next, -1
+		case left <= int64(n):
+			k, sw = int(left), true
+		}
+	}
+	p.rec.Bytes += int64(k)
+	return k, sw
+}
+
+// event records e and appends any answer to out.
+func (p *Printer) event(e Event, out []byte) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := &p.rec
+	switch e.Kind {
+	case EvInit:
+		r.Inits++
+		if r.FirstInit.IsZero() {
+			r.FirstInit = time.Now()
+		}
+	case EvText:
+		r.Lines = append(r.Lines, e.Text)
+	case EvRaster:
+		r.Rasters = append(r.Rasters, e.Raster)
+	case EvQR:
+		r.QRs = append(r.QRs, e.Text)
+	case EvCut:
+		r.Cuts = append(r.Cuts, e.Partial)
+	case EvUnknown:
+		r.Unknown = append(r.Unknown, e.N)
+	case EvQuery:
+		r.Queries = append(r.Queries, e.N)
+		if !p.state.Silent && e.N >= 1 && e.N <= 4 {
+			out = append(out, p.state.Answers()[e.N-1])
+		}
+	case EvPaper:
+		r.PaperQueries++
+		if !p.state.Silent && !p.state.Offline() && (e.N == 1 || e.N == 49) {
+			out = append(out, p.state.PaperAnswer())
+		}
+	}
+	return out
+}
+
+func (p *Printer) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// SetState sets what the fake reports from now on.
+func (p *Printer) SetState(s State) {
+	p.mu.Lock()
+	p.state, p.failAt = s, -1
+	p.mu.Unlock()
+}
+
+// FailAfter switches the fake to s once n more bytes have arrived: the
+// paper runs out in the middle of a job.
+func (p *Printer) FailAfter(n int64, s State) {
+	p.mu.Lock()
+	p.failAt, p.next = p.rec.Bytes+n, s
+	p.mu.Unlock()
+}
+
+// State is what the fake reports now.
+func (p *Printer) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// Record returns a copy of what was received.
+func (p *Printer) Record() Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.rec
+	r.Lines = append([]string(nil), r.Lines...)
+	r.Rasters = append([]Raster(nil), r.Rasters...)
+	r.QRs = append([]string(nil), r.QRs...)
+	r.Cuts = append([]bool(nil), r.Cuts...)
+	r.Queries = append([]int(nil), r.Queries...)
+	r.Unknown = append([]int(nil), r.Unknown...)
+	return r
+}
+
+// Reset forgets what was received (not the state).
+func (p *Printer) Reset() {
+	p.mu.Lock()
+	p.rec = Record{}
+	p.failAt = -1
+	p.mu.Unlock()
+}
+
+// Wait blocks until cond holds for the record or ctx ends.
+func (p *Printer) Wait(ctx context.Context, cond func(Record) bool) error {
+	for {
+		p.mu.Lock()
+		ch := p.changed
+		p.mu.Unlock()
+		if cond(p.Record()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return errors.New("escpostest: condition not met: " + ctx.Err().Error())
+		}
+	}
+}
+
+// HangUp closes every open connection, as a network printer does with an
+// idle one, and waits until they are served no more. Listening goes on.
+func (p *Printer) HangUp() {
+	p.mu.Lock()
+	var cs []io.Closer
+	for c := range p.conns {
+		cs = append(cs, c)
+	}
+	p.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	for {
+		p.mu.Lock()
+		n := len(p.conns)
+		ch := p.changed
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-ch
+	}
+}
+
+// Close stops listening, closes every connection and waits for them.
+func (p *Printer) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	var err error
+	if p.ln != nil {
+		err = p.ln.Close()
+	}
+	p.wg.Wait()
+	return err
+}
