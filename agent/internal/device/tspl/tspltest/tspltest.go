@@ -1,0 +1,331 @@
+// Package tspltest is a fake TSPL label printer for tests: it listens on
+// loopback TCP like a printer's port 9100 (or serves any stream, such as
+// a pty master), records the commands it receives — TEXT content decoded
+// from GB18030, QR payloads, bitmap sizes, printed labels — and answers
+// <ESC>!? with a status byte the test sets, including one that changes
+// after a number of bytes (paper runs out mid-label). After each PRINT it
+// reports "printing" for a few status queries, as a real printer does
+// while the label feeds.
+package tspltest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Status bits of the <ESC>!? answer.
+const (
+	HeadOpen  byte = 0x01
+	PaperJam  byte = 0x02
+	PaperOut  byte = 0x04
+	RibbonOut byte = 0x08
+	Paused    byte = 0x10
+	Printing  byte = 0x20
+	CoverOpen byte = 0x40
+)
+
+// Label is one printed label.
+type Label struct {
+	Texts   []Event // EvText events
+	QRs     []string
+	Bitmaps []Event // EvBitmap events
+	Copies  int
+}
+
+// Record is what the fake received since it started or was Reset.
+type Record struct {
+	Bytes     int64
+	Commands  []string // command words in order (TEXT, PRINT, …)
+	Setup     map[string]string
+	Labels    []Label
+	Queries   int
+	FirstByte time.Time
+	FirstJob  time.Time // when the first SIZE or CLS line arrived
+}
+
+// Printer is the fake.
+type Printer struct {
+	ln net.Listener
+	wg sync.WaitGroup
+
+	mu       sync.Mutex
+	status   byte
+	silent   bool
+	failAt   int64
+	next     byte
+	printFor int // status answers that report printing after a PRINT
+	printing int
+	rec      Record
+	cur      Label
+	conns    map[io.Closer]bool
+	closed   bool
+	changed  chan struct{}
+}
+
+// New returns a fake that serves nothing until Listen or Attach.
+func New() *Printer {
+	return &Printer{failAt: -1, printFor: 2, conns: map[io.Closer]bool{}, changed: make(chan struct{}),
+		rec: Record{Setup: map[string]string{}}}
+}
+
+// Listen returns a fake listening on 127.0.0.1 on a free port.
+func Listen() (*Printer, error) {
+	p := New()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil || !p.Attach(c) {
+				return
+			}
+		}
+	}()
+	return p, nil
+}
+
+// Addr is the host:port the fake listens on.
+func (p *Printer) Addr() string { return p.ln.Addr().String() }
+
+// Attach serves rwc until its reads fail; Close closes it.
+func (p *Printer) Attach(rwc io.ReadWriteCloser) bool {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = rwc.Close()
+		return false
+	}
+	p.conns[rwc] = true
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		_ = p.Serve(rwc)
+		_ = rwc.Close()
+		p.mu.Lock()
+		delete(p.conns, rwc)
+		p.notify()
+		p.mu.Unlock()
+	}()
+	return true
+}
+
+// Serve parses rw and answers on it until a read fails.
+func (p *Printer) Serve(rw io.ReadWriter) error {
+	var out []byte
+	pr := &Parser{On: func(e Event) { out = p.event(e, out) }}
+	buf := make([]byte, 4096)
+	for {
+		n, err := rw.Read(buf)
+		b := buf[:n]
+		for len(b) > 0 {
+			k, sw := p.take(len(b))
+			_, _ = pr.Write(b[:k])
+			b = b[k:]
+			p.mu.Lock()
+			if sw {
+				p.status, p.failAt = p.next, -1
+			}
+			p.notify()
+			p.mu.Unlock()
+		}
+		if len(out) > 0 {
+			if _, werr := rw.Write(out); werr != nil && err == nil {
+				err = werr
+			}
+			out = out[:0]
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Printer) take(n int) (k int, sw bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rec.FirstByte.IsZero() {
+		p.rec.FirstByte = time.Now()
+	}
+	k = n
+	if p.failAt >= 0 {
+		switch left := p.failAt - p.rec.Bytes; {
+		case left <= 0:
+			p.status, p.failAt = p.next, -1
+		case left <= int64(n):
+			k, sw = int(left), true
+		}
+	}
+	p.rec.Bytes += int64(k)
+	return k, sw
+}
+
+func (p *Printer) event(e Event, out []byte) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := &p.rec
+	switch e.Kind {
+	case EvStatus:
+		r.Queries++
+		if p.silent {
+			return out
+		}
+		s := p.status
+		if p.printing > 0 && s&^Printing == 0 {
+			s |= Printing
+			p.printing--
+		}
+		return append(out, s)
+	case EvImmediate:
+		return out
+	}
+	r.Commands = append(r.Commands, e.Name)
+	switch e.Kind {
+	case EvText:
+		p.cur.Texts = append(p.cur.Texts, e)
+	case EvQR:
+		p.cur.QRs = append(p.cur.QRs, e.Content)
+	case EvBitmap:
+		p.cur.Bitmaps = append(p.cur.Bitmaps, e)
+	case EvPrint:
+		// A printer with a problem prints nothing.
+		if p.status&^Printing == 0 {
+			p.cur.Copies = e.Copies
+			r.Labels = append(r.Labels, p.cur)
+			p.printing = p.printFor
+		}
+		p.cur = Label{}
+	case EvCommand:
+		switch e.Name {
+		case "SIZE", "GAP", "DIRECTION", "REFERENCE", "SPEED", "DENSITY", "CODEPAGE":
+			r.Setup[e.Name] = e.Args
+		case "CLS":
+			p.cur = Label{}
+		}
+		if (e.Name == "SIZE" || e.Name == "CLS") && r.FirstJob.IsZero() {
+			r.FirstJob = time.Now()
+		}
+	}
+	return out
+}
+
+func (p *Printer) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// SetStatus sets the byte <ESC>!? answers (0: ready).
+func (p *Printer) SetStatus(b byte) {
+	p.mu.Lock()
+	p.status, p.failAt = b, -1
+	p.mu.Unlock()
+}
+
+// SetSilent makes the fake read everything and answer nothing.
+func (p *Printer) SetSilent(on bool) {
+	p.mu.Lock()
+	p.silent = on
+	p.mu.Unlock()
+}
+
+// SetPrintFor sets how many status answers report "printing" after each
+// printed label (default 2).
+func (p *Printer) SetPrintFor(n int) {
+	p.mu.Lock()
+	p.printFor = n
+	p.mu.Unlock()
+}
+
+// FailAfter switches the status to b once n more bytes have arrived.
+func (p *Printer) FailAfter(n int64, b byte) {
+	p.mu.Lock()
+	p.failAt, p.next = p.rec.Bytes+n, b
+	p.mu.Unlock()
+}
+
+// Record returns a copy of what was received.
+func (p *Printer) Record() Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.rec
+	r.Commands = append([]string(nil), r.Commands...)
+	r.Labels = append([]Label(nil), r.Labels...)
+	r.Setup = map[string]string{}
+	for k, v := range p.rec.Setup {
+		r.Setup[k] = v
+	}
+	return r
+}
+
+// Reset forgets what was received (not the status).
+func (p *Printer) Reset() {
+	p.mu.Lock()
+	p.rec = Record{Setup: map[string]string{}}
+	p.cur = Label{}
+	p.failAt = -1
+	p.mu.Unlock()
+}
+
+// Wait blocks until cond holds for the record or ctx ends.
+func (p *Printer) Wait(ctx context.Context, cond func(Record) bool) error {
+	for {
+		p.mu.Lock()
+		ch := p.changed
+		p.mu.Unlock()
+		if cond(p.Record()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return errors.New("tspltest: condition not met: " + ctx.Err().Error())
+		}
+	}
+}
+
+// HangUp closes every open connection and waits until they end.
+func (p *Printer) HangUp() {
+	p.mu.Lock()
+	var cs []io.Closer
+	for c := range p.conns {
+		cs = append(cs, c)
+	}
+	p.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	for {
+		p.mu.Lock()
+		n, ch := len(p.conns), p.changed
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-ch
+	}
+}
+
+// Close stops listening, closes every connection and waits for them.
+func (p *Printer) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	var err error
+	if p.ln != nil {
+		err = p.ln.Close()
+	}
+	p.wg.Wait()
+	return err
+}
