@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/guardcast/guardcast/agent/internal/daemon"
+	"github.com/guardcast/guardcast/agent/internal/trigger"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -22,7 +23,8 @@ import (
 var version = "dev"
 
 const usage = `usage:
-  guardcast-agent run --config FILE [--state DIR] [--cache DIR] [--resend 10s] [--status-every 30s] [--log-level info]
+  guardcast-agent run --config FILE [--state DIR] [--cache DIR] [--resend 10s] [--status-every 30s]
+                      [--trigger-addr 127.0.0.1:8787] [--trigger-allow-remote] [--log-level info]
   guardcast-agent version
 `
 
@@ -59,6 +61,8 @@ func runAgent(args []string) error {
 	cacheDir := fs.String("cache", "", "media cache directory (default: config cache_dir, else "+daemon.DefaultCacheDir+")")
 	resend := fs.Duration("resend", daemon.DefaultResend, "resend unreceipted proofs after this long without a receipt")
 	statusEvery := fs.Duration("status-every", daemon.DefaultStatusEvery, "publish status at least this often")
+	triggerAddr := fs.String("trigger-addr", trigger.DefaultOpts.Addr, "local trigger listener (POST /trigger/NAME); empty disables it")
+	triggerRemote := fs.Bool("trigger-allow-remote", false, "allow a non-loopback --trigger-addr (the listener has no authentication)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -89,6 +93,7 @@ func runAgent(args []string) error {
 		Config: cfg, StateDir: *state, CacheDir: *cacheDir,
 		Resend: *resend, StatusEvery: *statusEvery,
 		AgentVersion: version, Logger: log,
+		Trigger: trigger.Options{Addr: *triggerAddr, AllowRemote: *triggerRemote},
 	})
 	if err != nil {
 		return err

@@ -1,10 +1,25 @@
 // Package daemon wires the agent together and owns its shutdown: config,
 // device key, outbox, media cache, the held signed desired state, the MQTT
-// link, playback on every output, the proof sender and status.
+// link, playback on every output, the proof sender, acks, local triggers
+// and status.
 //
 // Offline first: the agent plays its last good signed schedule from its
-// own cache for as long as it is cut off, and keeps every proof until the
-// controller receipts it.
+// own cache for as long as it is cut off — evaluating it locally with
+// package internal/plan, the code the controller's preview runs — and
+// keeps every proof until the controller receipts it.
+//
+// Each output has a player. Urgent alerts addressed to the device come
+// first: a document carrying a new one interrupts the output's current
+// play, the alert's text is written into the media cache as a text item,
+// and it repeats per its rule until it expires. Then the output's
+// evaluator picks. A local trigger (Fire, or the HTTP listener of package
+// trigger) queues its entry's play and interrupts a normal play at once.
+// Every play, including one cut short, becomes a proof record; alert
+// plays are recorded as playlist "alert:<id>".
+//
+// Acks ("signed for": a version adopted, an alert received and first
+// played, a quota missed) are queued durably in the state directory and
+// delivered while connected; see ackQueue.
 package daemon
 
 import (
@@ -26,6 +41,8 @@ import (
 	"github.com/guardcast/guardcast/agent/internal/output"
 	"github.com/guardcast/guardcast/agent/internal/output/virtual"
 	"github.com/guardcast/guardcast/agent/internal/proof"
+	"github.com/guardcast/guardcast/agent/internal/scheduler"
+	"github.com/guardcast/guardcast/agent/internal/trigger"
 	"github.com/guardcast/guardcast/internal/clock"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
@@ -71,6 +88,10 @@ type Options struct {
 	// Link tunes the MQTT link; BrokerURL, Device, Password, Will, Greet
 	// and Logger are filled in by the daemon.
 	Link link.Options
+	// Trigger configures the local HTTP trigger listener (Addr "" — the
+	// zero value — disables it; the command line defaults to
+	// trigger.DefaultOpts). GPIO drivers call Daemon.Fire directly.
+	Trigger trigger.Options
 }
 
 // Daemon is one running agent.
@@ -86,8 +107,11 @@ type Daemon struct {
 	outbox  *proof.Outbox
 	cache   *cache.Cache
 	link    *link.Link
+	acks    *ackQueue
+	trig    *trigger.Server
 
 	appended    chan struct{} // cap 1: a record was appended
+	linkSend    chan struct{} // cap 1: link state changed (for sendLoop)
 	receipted   chan struct{} // cap 1: acked advanced
 	statusDirty chan struct{} // cap 1: version or current items changed
 
@@ -100,6 +124,8 @@ type Daemon struct {
 	docCh   chan struct{} // closed when doc changes
 	cacheCh chan struct{} // closed when the cache gains an item
 	outputs map[string]output.Output
+	players []*player                   // the running players, for Fire
+	alerts  map[alertKey]*alertProgress // alert plays, across documents
 }
 
 // New loads everything the agent needs and fails early on a bad config,
@@ -167,18 +193,29 @@ func New(o Options) (*Daemon, error) {
 		o: o, cfg: cfg, device: cfg.Device, log: log, clk: o.Clock, trusted: trusted,
 		state:       o.StateDir,
 		appended:    make(chan struct{}, 1),
+		linkSend:    make(chan struct{}, 1),
 		receipted:   make(chan struct{}, 1),
 		statusDirty: make(chan struct{}, 1),
 		current:     map[string]protocol.NowPlaying{},
 		docCh:       make(chan struct{}),
 		cacheCh:     make(chan struct{}),
 		outputs:     map[string]output.Output{},
+		alerts:      map[alertKey]*alertProgress{},
 	}
 	if d.key, err = loadOrCreateKey(filepath.Join(o.StateDir, KeyFile)); err != nil {
 		return nil, err
 	}
 	if d.cache, err = cache.New(o.CacheDir, o.HTTPClient); err != nil {
 		return nil, err
+	}
+	if d.trig, err = trigger.NewServer(o.Trigger, d, log.With("component", "trigger")); err != nil {
+		return nil, err
+	}
+	if d.acks, err = openAcks(filepath.Join(o.StateDir, AcksFile)); err != nil {
+		if d.acks == nil {
+			return nil, err
+		}
+		log.Error("acks", "err", err)
 	}
 	d.loadDesired()
 	if d.outbox, err = proof.Open(filepath.Join(o.StateDir, OutboxFile), d.device); err != nil {
@@ -213,6 +250,10 @@ func (d *Daemon) HeldVersion() uint64 {
 	return d.doc.Version
 }
 
+// TriggerAddr is the address the trigger listener is bound to ("" when
+// disabled or not yet listening).
+func (d *Daemon) TriggerAddr() string { return d.trig.Addr() }
+
 // Outbox gives tests and tools read access to the outbox stats.
 func (d *Daemon) OutboxStats() proof.Stats { return d.outbox.Stats() }
 
@@ -240,6 +281,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.fetchLoop(work) })
 	wg.Go(func() { d.sendLoop(work) })
 	wg.Go(func() { d.statusLoop(work) })
+	wg.Go(func() { d.ackLoop(work) })
+	wg.Go(func() {
+		if err := d.trig.Run(work); err != nil {
+			// Playback goes on without local triggers.
+			d.log.Error("TRIGGERS UNAVAILABLE", "err", err)
+		}
+	})
 
 	var runErr error
 loop:
@@ -252,6 +300,10 @@ loop:
 			break loop
 		case m := <-d.link.Messages():
 			d.handle(ctx, m)
+		case <-d.link.Events():
+			// Fan the coalesced link events out to both senders.
+			notify(d.linkSend)
+			notify(d.acks.added)
 		}
 	}
 
@@ -343,7 +395,9 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	var want []string
 	if d.doc != nil {
 		s.Version = d.doc.Version
-		want = referenced(d.doc)
+		for _, it := range scheduler.Media(d.doc, d.device, d.clk.Now()) {
+			want = append(want, it.SHA256)
+		}
 	}
 	for _, np := range d.current {
 		s.Current = append(s.Current, np)
@@ -355,16 +409,6 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	s.Time = d.clk.Now().Unix()
 	b, _ := json.Marshal(s)
 	return b
-}
-
-func referenced(doc *protocol.DesiredState) []string {
-	var out []string
-	for _, pl := range doc.Playlists {
-		for _, it := range pl.Items {
-			out = append(out, it.SHA256)
-		}
-	}
-	return out
 }
 
 func (d *Daemon) statusLoop(ctx context.Context) {

@@ -116,26 +116,37 @@ func (r *running) led() *virtual.Output {
 	return r.outputs[protocol.OutputLED]
 }
 
-func (e *env) start() *running {
+func (e *env) start() *running { return e.startWith(nil) }
+
+// startWith starts a daemon on e with virtual outputs; mod may change the
+// options first (a different clock, outputs, broker, trigger listener).
+func (e *env) startWith(mod func(*Options)) *running {
 	e.t.Helper()
 	r := &running{outputs: map[string]*virtual.Output{}, done: make(chan error, 1)}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	d, err := New(Options{
+	o := Options{
 		Config: e.cfg, StateDir: e.state, CacheDir: e.cacheDir, Clock: e.clk,
 		Logger:      log,
 		ClockSynced: func() bool { return true },
-		NewOutput: func(kind string) (output.Output, error) {
-			o := virtual.New(kind, e.clk, nil)
+		Link:        link.Options{RetryInterval: 50 * time.Millisecond, MaxReconnectInterval: 100 * time.Millisecond},
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	if o.NewOutput == nil {
+		clk := o.Clock
+		o.NewOutput = func(kind string) (output.Output, error) {
+			v := virtual.New(kind, clk, nil)
 			r.mu.Lock()
-			r.outputs[kind] = o
+			r.outputs[kind] = v
 			r.mu.Unlock()
-			return o, nil
-		},
-		Link: link.Options{RetryInterval: 50 * time.Millisecond, MaxReconnectInterval: 100 * time.Millisecond},
-	})
+			return v, nil
+		}
+	}
+	d, err := New(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

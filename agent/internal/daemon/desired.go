@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/guardcast/guardcast/agent/internal/scheduler"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -38,6 +39,8 @@ func (d *Daemon) loadDesired() {
 	// keeps playing until something newer is adopted.
 	d.raw, d.doc = raw, doc
 	d.log.Info("restored desired state", "version", doc.Version)
+	d.writeAlertTexts(doc)
+	d.signForAlerts(doc) // once per alert: only if not signed before the restart
 }
 
 // onDesired adopts a signed desired state or refuses it, keeping the held
@@ -78,12 +81,20 @@ func (d *Daemon) onDesired(raw []byte) {
 		d.log.Error("cannot store desired state; not switching", "version", doc.Version, "err", err)
 		return
 	}
+	// An alert's text goes into the cache before the players see the
+	// document, so it can preempt at once.
+	d.writeAlertTexts(doc)
 	d.mu.Lock()
 	d.raw, d.doc, d.refused = raw, doc, ""
+	d.forgetAlertsLocked(doc)
 	close(d.docCh)
 	d.docCh = make(chan struct{})
 	d.mu.Unlock()
-	d.log.Info("adopted desired state", "version", doc.Version, "playlists", len(doc.Playlists))
+	d.log.Info("adopted desired state", "version", doc.Version, "playlists", len(doc.Playlists),
+		"scheduled", doc.Schedule != nil, "alerts", len(doc.Alerts))
+	d.ack(protocol.Ack{Event: protocol.AckAdopted, Version: doc.Version})
+	d.signForAlerts(doc)
+	d.pruneAcks(doc)
 	notify(d.statusDirty)
 }
 
@@ -151,15 +162,17 @@ func (d *Daemon) fetchRound(ctx context.Context, doc *protocol.DesiredState, cha
 	if base == "" {
 		base = d.cfg.MediaURL
 	}
-	keep := map[string]bool{}
 	for {
+		now := d.clk.Now()
+		keep := map[string]bool{}
+		for it := range scheduler.AlertTexts(doc, d.device, now) {
+			keep[it.SHA256] = true // written by the agent, never fetched
+		}
 		var missing []protocol.Item
-		for _, pl := range doc.Playlists {
-			for _, it := range pl.Items {
-				keep[it.SHA256] = true
-				if !d.cache.Has(it.SHA256) && !contains(missing, it.SHA256) {
-					missing = append(missing, it)
-				}
+		for _, it := range scheduler.Media(doc, d.device, now) {
+			keep[it.SHA256] = true
+			if !d.cache.Has(it.SHA256) {
+				missing = append(missing, it)
 			}
 		}
 		failed := d.fetchAll(rctx, base, missing)
@@ -172,6 +185,9 @@ func (d *Daemon) fetchRound(ctx context.Context, doc *protocol.DesiredState, cha
 			d.log.Info("evicted media", "files", n)
 			notify(d.statusDirty)
 		}
+		// A round for an older document may have evicted the text of an
+		// alert that arrived meanwhile; put it back.
+		d.writeAlertTexts(doc)
 		if failed == 0 {
 			return
 		}
@@ -182,15 +198,6 @@ func (d *Daemon) fetchRound(ctx context.Context, doc *protocol.DesiredState, cha
 		case <-d.clk.After(d.o.FetchRetry):
 		}
 	}
-}
-
-func contains(items []protocol.Item, sha string) bool {
-	for _, it := range items {
-		if it.SHA256 == sha {
-			return true
-		}
-	}
-	return false
 }
 
 func (d *Daemon) fetchAll(ctx context.Context, base string, items []protocol.Item) (failed int) {

@@ -77,7 +77,7 @@ func (d *Daemon) sendLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.appended:
-		case <-d.link.Events():
+		case <-d.linkSend:
 		case <-d.receipted:
 			if d.ackedSeq() > armedAt {
 				timer = nil // progress: the next send re-arms from here

@@ -1,59 +1,116 @@
 package scheduler
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/guardcast/guardcast/internal/plan"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
 func sha(c string) string { return strings.Repeat(c, 64) }
 
-func item(c string) protocol.Item { return protocol.Item{SHA256: sha(c), Size: 1, DurationMS: 1000} }
+func item(c, kind string) protocol.Item {
+	return protocol.Item{SHA256: sha(c), Size: 1, Kind: kind, DurationMS: 1000}
+}
 
-func TestNext(t *testing.T) {
-	doc := &protocol.DesiredState{Playlists: []protocol.Playlist{
-		{Name: "door", Output: protocol.OutputLED, Items: []protocol.Item{item("a"), item("b"), item("c")}},
-		{Name: "hall", Output: protocol.OutputTV, Items: []protocol.Item{item("d")}},
-	}}
-	all := func(string) bool { return true }
-	only := func(cs ...string) func(string) bool {
-		return func(s string) bool {
-			for _, c := range cs {
-				if s == sha(c) {
-					return true
-				}
-			}
-			return false
-		}
+var now = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+func doc() *protocol.DesiredState {
+	return &protocol.DesiredState{
+		V: protocol.Version, Device: "atm-1", Version: 3,
+		Nodes: []string{"site-7", "unit-bank", "town"},
+		Playlists: []protocol.Playlist{
+			{Name: "door", Output: "led", Items: []protocol.Item{item("a", "text"), item("b", "text")}},
+		},
+		Schedule: &protocol.Schedule{TZ: "Asia/Shanghai", Outputs: []protocol.OutputPlan{{
+			Output: "audio", Safe: []protocol.Item{item("c", "audio")},
+			Entries: []protocol.Entry{{ID: "atm/voice", Items: []protocol.EntryItem{{Item: item("d", "audio")}, {Item: item("a", "text")}}}},
+		}}},
+		Alerts: []protocol.Alert{
+			{ID: "w2", Targets: []string{"town"}, Outputs: []string{"tv", "audio"}, Text: "Police never ask for transfers", Items: []protocol.Item{item("e", "audio")},
+				IssuedAt: now.Unix() - 10, ExpiresAt: now.Unix() + 3600, HoldMS: 15000},
+			{ID: "w1", Targets: []string{"atm-1"}, Outputs: []string{"led"}, Text: "Fake police calls today", IssuedAt: now.Unix() - 60, ExpiresAt: now.Unix() + 60},
+			{ID: "other", Targets: []string{"site-9"}, Outputs: []string{"printer"}, Text: "x", IssuedAt: now.Unix() - 60, ExpiresAt: now.Unix() + 60},
+			{ID: "old", Targets: []string{"atm-1"}, Outputs: []string{"printer"}, Text: "x", IssuedAt: now.Unix() - 60, ExpiresAt: now.Unix()},
+		},
 	}
-	led := func(i int, c string) Pick {
-		return Pick{Output: protocol.OutputLED, Playlist: "door", Index: i, Item: item(c)}
+}
+
+func TestOutputsAndAlerts(t *testing.T) {
+	d := doc()
+	if got := Outputs(d, "atm-1", now); !cmp.Equal(got, []string{"audio", "led", "tv"}) {
+		t.Fatalf("outputs %v", got)
 	}
-	tv := Pick{Output: protocol.OutputTV, Playlist: "hall", Index: 0, Item: item("d")}
-	tests := []struct {
-		name   string
-		doc    *protocol.DesiredState
-		cached func(string) bool
-		pos    map[string]int
-		want   map[string]Pick
-	}{
-		{"no document", nil, all, nil, map[string]Pick{}},
-		{"start", doc, all, nil, map[string]Pick{"led": led(0, "a"), "tv": tv}},
-		{"advance", doc, all, map[string]int{"led": 0, "tv": 0}, map[string]Pick{"led": led(1, "b"), "tv": tv}},
-		{"loop", doc, all, map[string]int{"led": 2}, map[string]Pick{"led": led(0, "a"), "tv": tv}},
-		{"skip uncached", doc, only("a", "c"), map[string]int{"led": 0}, map[string]Pick{"led": led(2, "c")}},
-		{"only one cached repeats", doc, only("b"), map[string]int{"led": 1}, map[string]Pick{"led": led(1, "b")}},
-		{"nothing cached", doc, only(), nil, map[string]Pick{}},
-		{"position past a shorter playlist", doc, all, map[string]int{"led": 7}, map[string]Pick{"led": led(0, "a"), "tv": tv}},
+	var ids []string
+	for _, a := range Alerts(d, "atm-1", now) {
+		ids = append(ids, a.ID)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := Next(tt.doc, tt.cached, tt.pos)
-			if d := cmp.Diff(tt.want, got); d != "" {
-				t.Fatalf("(-want +got):\n%s", d)
-			}
-		})
+	if !cmp.Equal(ids, []string{"w1", "w2"}) {
+		t.Fatalf("alerts %v (want addressed, unexpired, oldest first)", ids)
+	}
+	if got := Alerts(d, "atm-1", now.Add(time.Minute)); len(got) != 1 || got[0].ID != "w2" {
+		t.Fatalf("after w1 expired: %+v", got)
+	}
+	if Outputs(nil, "atm-1", now) != nil || Alerts(nil, "x", now) != nil {
+		t.Fatal("nil document")
+	}
+}
+
+func TestAlertItems(t *testing.T) {
+	a := doc().Alerts[0]
+	txt, b, ok := AlertText(&a)
+	sum := sha256.Sum256([]byte(a.Text))
+	if !ok || string(b) != a.Text || txt.SHA256 != hex.EncodeToString(sum[:]) || txt.Kind != "text" || txt.DurationMS != 15000 || txt.Size != int64(len(b)) {
+		t.Fatalf("text item %+v", txt)
+	}
+	if got := AlertItems(&a, "tv"); len(got) != 1 || got[0] != txt {
+		t.Fatalf("tv plays %+v", got)
+	}
+	if got := AlertItems(&a, "audio"); len(got) != 1 || got[0].SHA256 != sha("e") {
+		t.Fatalf("audio plays %+v", got)
+	}
+	if got := AlertItems(&a, "led"); got != nil {
+		t.Fatalf("led is not named: %+v", got)
+	}
+	w1 := doc().Alerts[1]
+	if it, _, _ := AlertText(&w1); it.DurationMS != DefaultAlertHold.Milliseconds() {
+		t.Fatalf("default hold %+v", it)
+	}
+}
+
+func TestMedia(t *testing.T) {
+	var got []string
+	for _, it := range Media(doc(), "atm-1", now) {
+		got = append(got, it.SHA256[:1])
+	}
+	if d := cmp.Diff([]string{"a", "b", "c", "d", "e"}, got); d != "" {
+		t.Fatalf("media (-want +got)\n%s", d)
+	}
+	if n := len(AlertTexts(doc(), "atm-1", now)); n != 2 {
+		t.Fatalf("%d alert texts", n)
+	}
+}
+
+func TestForUsesThePlan(t *testing.T) {
+	d := doc()
+	led, err := For(d, "led")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := led.Next(plan.Env{Now: now, Synced: true})
+	if p.EntryID != "door" || p.Item.SHA256 != sha("a") {
+		t.Fatalf("legacy playlist pick %+v", p)
+	}
+	audio, _ := For(d, "audio")
+	if p := audio.Next(plan.Env{Now: now, Synced: false}); !p.Safe || p.Item.SHA256 != sha("c") {
+		t.Fatalf("unsynced audio %+v", p)
+	}
+	if tv, _ := For(d, "tv"); !tv.Empty() {
+		t.Fatal("tv has a plan")
 	}
 }
