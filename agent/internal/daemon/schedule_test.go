@@ -521,3 +521,48 @@ func TestAlertWaitsForQuietHoursToEnd(t *testing.T) {
 		t.Fatalf("first play after quiet hours %+v", ev)
 	}
 }
+
+// TestUnsyncedClockPlaysSafeLoop: after a power cut the clock is not
+// synchronised; the agent plays the safe loop (proofs say so) and
+// switches to the schedule once the clock is trusted.
+func TestUnsyncedClockPlaysSafeLoop(t *testing.T) {
+	e := newEnv(t)
+	safe, dated := e.mediaItem("safe", "text", 20_000), e.mediaItem("dated", "text", 20_000)
+	e.cacheItems(safe, dated)
+	e.holdDoc(e.signDoc(protocol.DesiredState{Schedule: &protocol.Schedule{TZ: "Europe/Berlin", Outputs: []protocol.OutputPlan{{
+		Output: "led", Safe: []protocol.Item{safe},
+		Entries: []protocol.Entry{{ID: "spring", From: "2000-01-01", Items: []protocol.EntryItem{{Item: dated}}}},
+	}}}}))
+	var mu sync.Mutex
+	synced := false
+	var events <-chan probeEvent
+	r := e.startWith(func(o *Options) {
+		e.offline(o)
+		events = e.probes(o)
+		o.ClockSynced = func() bool { mu.Lock(); defer mu.Unlock(); return synced }
+	})
+	if ev := nextEvent(t, events); ev.Item.SHA256 != safe.SHA256 {
+		t.Fatalf("unsynced: %+v", ev)
+	}
+	e.clk.Advance(20 * time.Second)
+	if ev := nextEvent(t, events); ev.Item.SHA256 != safe.SHA256 {
+		t.Fatalf("unsynced: %+v", ev)
+	}
+	mu.Lock()
+	synced = true
+	mu.Unlock()
+	e.clk.Advance(20 * time.Second)
+	if ev := nextEvent(t, events); ev.Item.SHA256 != dated.SHA256 {
+		t.Fatalf("synced: %+v", ev)
+	}
+	recs, err := r.d.outbox.Pending(t.Context(), 0, 10)
+	r.stop(t)
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, rec := range recs[:2] {
+		if rec.Playlist != "safe" || rec.ClockSynced || rec.Result != protocol.ResultPlayed {
+			t.Fatalf("safe-loop proof %+v", rec)
+		}
+	}
+}
