@@ -67,6 +67,7 @@ type Evaluator struct {
 	seq       uint64
 	first     time.Time // first Next of the current synchronised stretch
 	queue     []queued
+	cands     []cand // scratch for Next
 	misses    []Miss
 }
 
@@ -281,7 +282,7 @@ func (e *Evaluator) Next(env Env) Pick {
 		}
 	}
 
-	var cands []cand
+	cands := e.cands[:0]
 	for _, c := range e.entries {
 		if c.e.Trigger != "" || (!env.Synced && (!c.dateFree || len(e.safe) > 0)) {
 			continue // unsynced: the safe loop, else date-free entries only
@@ -293,6 +294,7 @@ func (e *Evaluator) Next(env Env) Pick {
 			cands = append(cands, cand{c, i})
 		}
 	}
+	e.cands = cands
 	if len(cands) == 0 {
 		if p, ok := e.safePick(cached); ok {
 			return p
