@@ -48,8 +48,10 @@ type Opts struct {
 
 	// NoStatus is for links that cannot carry the printer's answers: a
 	// usblp device whose printer has no bidirectional interface (reads
-	// fail with EINVAL), a one-way serial cable. Plays are then reported
-	// as played once the bytes are written, and Health says so.
+	// fail with EINVAL: the play fails "printer cannot report status over
+	// this link" until this is set), a one-way serial cable. Plays are
+	// then reported as played once the bytes are written, and Health
+	// says so in LastError.
 	NoStatus bool
 	// NoConfirm skips GS r 1 after a job (for firmware without it): the
 	// job is then judged by DLE EOT alone, which a printer answers at
@@ -91,6 +93,9 @@ func (o *Opts) fill() error {
 	}
 	if o.QRModule == 0 {
 		o.QRModule = d.QRModule
+	}
+	if o.Threshold == 0 {
+		o.Threshold = d.Threshold // 0 would print no image dots at all
 	}
 	if o.MaxImageDots == 0 {
 		o.MaxImageDots = d.MaxImageDots
@@ -272,8 +277,10 @@ func (d *Dev) checkLocked(ctx context.Context) (Status, error) {
 	}
 }
 
+// isLinkErr reports whether err means the link is gone (and is worth
+// reopening), as opposed to a printer that did not answer in time.
 func isLinkErr(err error) bool {
-	return err != nil && !errors.Is(err, ErrNoAnswer) && !errors.Is(err, ErrBadStatus) &&
+	return err != nil && !errors.Is(err, ErrNoAnswer) && !errors.Is(err, ErrBadStatus) && !errors.Is(err, ErrNoReads) &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -295,6 +302,10 @@ func (d *Dev) query(ctx context.Context, p *Port) (Status, error) {
 		b, err := p.Next(ctx, time.Until(deadline))
 		if err != nil {
 			msg := "printer link: " + err.Error()
+			if errors.Is(err, ErrNoReads) {
+				err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
+				msg = err.Error()
+			}
 			if errors.Is(err, ErrNoAnswer) {
 				err = fmt.Errorf("printer not answering (%d of 4 status bytes in %v): %w", i, d.o.StatusTimeout, err)
 				msg = err.Error()

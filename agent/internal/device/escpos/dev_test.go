@@ -2,9 +2,12 @@ package escpos_test
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,4 +319,54 @@ func TestConformance(t *testing.T) {
 			return outputtest.Case{Item: it, Path: path}
 		},
 	})
+}
+
+// writeOnly is a link whose reads fail as Linux usblp's do for a printer
+// without a bidirectional interface.
+type writeOnly struct{ net.Conn }
+
+func (writeOnly) Read([]byte) (int, error) { return 0, syscall.EINVAL }
+
+func TestNoStatusLink(t *testing.T) {
+	for _, noStatus := range []bool{false, true} {
+		t.Run(fmt.Sprint("NoStatus=", noStatus), func(t *testing.T) {
+			p := fake(t)
+			o := opts()
+			o.NoStatus = noStatus
+			d, err := escpos.NewOpener("usblp", func(ctx context.Context) (io.ReadWriteCloser, error) {
+				c, err := net.Dial("tcp", p.Addr())
+				return writeOnly{c}, err
+			}, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			it, path := reminder(t)
+			for i := 0; i < 2; i++ {
+				res, err := d.Play(context.Background(), it, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := d.Health()
+				if !noStatus {
+					if res.Played || !strings.Contains(res.Reason, "set NoStatus") || h.OK {
+						t.Fatalf("unreadable link: %+v, health %+v", res, h)
+					}
+					continue
+				}
+				if !res.Played || !h.OK || !strings.Contains(h.LastError, "not confirmed") {
+					t.Fatalf("NoStatus: %+v, health %+v", res, h)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			want := 0
+			if noStatus {
+				want = 2
+			}
+			if err := p.Wait(ctx, func(r escpostest.Record) bool { return len(r.Cuts) == want }); err != nil {
+				t.Fatal(err, p.Record().Cuts)
+			}
+		})
+	}
 }

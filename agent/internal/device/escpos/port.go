@@ -6,12 +6,19 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// ErrNoAnswer is returned when the printer sent nothing within the time
-// allowed.
-var ErrNoAnswer = errors.New("no answer")
+var (
+	// ErrNoAnswer is returned when the printer sent nothing within the
+	// time allowed.
+	ErrNoAnswer = errors.New("no answer")
+	// ErrNoReads is returned by Next on a link that cannot be read at all:
+	// Linux usblp fails reads with EINVAL when the printer has no
+	// bidirectional interface. Writes still work; the link is still up.
+	ErrNoReads = errors.New("link cannot be read (usblp printer without a bidirectional interface?)")
+)
 
 // Port is the byte link to a printer (a usblp device file, a serial port,
 // a TCP connection) with reads that are bounded and cancellable whatever
@@ -61,6 +68,9 @@ func (p *Port) pump() {
 			}
 		}
 		if err != nil {
+			if errors.Is(err, syscall.EINVAL) {
+				err = fmt.Errorf("%w: %v", ErrNoReads, err)
+			}
 			p.rerr = err
 			return
 		}
@@ -125,8 +135,8 @@ func (p *Port) Drain() {
 	}
 }
 
-// Alive reports whether the reader is still running (the link is up as
-// far as reads can tell).
+// Alive reports whether the link is up as far as reads can tell: the
+// reader is running, or the link was never readable (ErrNoReads).
 func (p *Port) Alive() bool {
 	select {
 	case <-p.done:
@@ -140,7 +150,8 @@ func (p *Port) Alive() bool {
 	select {
 	case buf, ok := <-p.in:
 		if !ok {
-			return false
+			// A link that cannot be read is still up for writing.
+			return errors.Is(p.rerr, ErrNoReads)
 		}
 		p.pending = buf
 		return true

@@ -120,6 +120,9 @@ func (o *Opts) fill() error {
 			*f.v = *f.d
 		}
 	}
+	if o.Threshold == 0 {
+		o.Threshold = d.Threshold // 0 would print no image dots at all
+	}
 	if o.Location == nil {
 		o.Location = time.Local
 	}
@@ -250,7 +253,7 @@ func (d *Dev) link(ctx context.Context) (p *escpos.Port, fresh bool, err error) 
 }
 
 func isLinkErr(err error) bool {
-	return err != nil && !errors.Is(err, escpos.ErrNoAnswer) &&
+	return err != nil && !errors.Is(err, escpos.ErrNoAnswer) && !errors.Is(err, escpos.ErrNoReads) &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -289,6 +292,10 @@ func (d *Dev) query(ctx context.Context, p *escpos.Port) (Status, error) {
 	b, err := p.Next(ctx, d.o.StatusTimeout)
 	if err != nil {
 		msg := "printer link: " + err.Error()
+		if errors.Is(err, escpos.ErrNoReads) {
+			err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
+			msg = err.Error()
+		}
 		if errors.Is(err, escpos.ErrNoAnswer) {
 			err = fmt.Errorf("printer not answering (no status in %v): %w", d.o.StatusTimeout, err)
 			msg = err.Error()
