@@ -167,6 +167,10 @@ func FuzzNext(f *testing.F) {
 				ev.Trigger("t", now)
 			case 2:
 				cachedMask = uint(r.n(1 << 16))
+			case 3:
+				if r.n(4) == 0 { // the wall clock steps back (NTP correction)
+					now = now.Add(-time.Duration(r.n(7200)) * time.Second)
+				}
 			}
 			p := ev.Next(Env{Now: now, Synced: synced, Cached: cached})
 			ev.Misses()
