@@ -26,12 +26,17 @@ type Options struct {
 	Queue int `json:"queue" yaml:"queue"`
 	// Group is the most acks committed in one transaction.
 	Group int `json:"group" yaml:"group"`
+	// Linger is how long the writer gathers acks after the first before
+	// committing: a thousand devices signing for one alert become a few
+	// transactions instead of hundreds. Receive times are stamped on
+	// arrival, so it delays only when an ack becomes visible.
+	Linger time.Duration `json:"linger" yaml:"linger"`
 	// RetryEvery is the wait after a failed commit.
 	RetryEvery time.Duration `json:"retry_every" yaml:"retry_every"`
 }
 
 // DefaultOptions absorb 1,000 devices acknowledging an alert at once.
-var DefaultOptions = Options{Queue: 8192, Group: 2000, RetryEvery: time.Second}
+var DefaultOptions = Options{Queue: 8192, Group: 2000, Linger: 20 * time.Millisecond, RetryEvery: time.Second}
 
 // Committed is called after each commit with the stored rows (resends
 // included); it must not block for long.
@@ -60,6 +65,11 @@ func New(st *store.Store, opts Options, onCommit Committed, log *slog.Logger) *W
 	}
 	if opts.RetryEvery <= 0 {
 		opts.RetryEvery = DefaultOptions.RetryEvery
+	}
+	if opts.Linger < 0 {
+		opts.Linger = 0
+	} else if opts.Linger == 0 {
+		opts.Linger = DefaultOptions.Linger
 	}
 	return &Writer{st: st, log: log, opts: opts, queue: make(chan store.AckRow, opts.Queue), onCommit: onCommit, now: time.Now}
 }
@@ -104,15 +114,19 @@ func (w *Writer) Run(ctx context.Context) error {
 		case first = <-w.queue:
 		}
 		group := []store.AckRow{first}
-	drain:
+		linger := time.NewTimer(w.opts.Linger)
+	gather:
 		for len(group) < w.opts.Group {
 			select {
 			case r := <-w.queue:
 				group = append(group, r)
-			default:
-				break drain
+			case <-linger.C:
+				break gather
+			case <-ctx.Done():
+				break gather
 			}
 		}
+		linger.Stop()
 		for {
 			err := w.st.CommitAcks(ctx, group)
 			if err == nil {

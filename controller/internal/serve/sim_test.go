@@ -68,6 +68,12 @@ func (c *controller) stop(t testing.TB) {
 // enroll registers devices through the same code as `device add`.
 func enroll(t testing.TB, dir string, ids ...string) map[string]*protocol.AgentConfig {
 	t.Helper()
+	return enrollAt(t, dir, "", ids...)
+}
+
+// enrollAt registers devices on a site (org node; "" for none).
+func enrollAt(t testing.TB, dir, site string, ids ...string) map[string]*protocol.AgentConfig {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dir)
 	if err != nil {
@@ -80,7 +86,7 @@ func enroll(t testing.TB, dir string, ids ...string) map[string]*protocol.AgentC
 	}
 	out := map[string]*protocol.AgentConfig{}
 	for _, id := range ids {
-		cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: id, Profile: "virtual", BrokerURL: "tcp://127.0.0.1:1",
+		cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: id, Profile: "virtual", Node: site, BrokerURL: "tcp://127.0.0.1:1",
 			MediaURL: "http://127.0.0.1:1/media/", ContentKey: key.Public().(ed25519.PublicKey)})
 		if err != nil {
 			t.Fatal(err)
@@ -92,8 +98,11 @@ func enroll(t testing.TB, dir string, ids ...string) map[string]*protocol.AgentC
 
 // simAgent is a minimal agent speaking the real protocol over a real MQTT
 // connection: hello with enrollment MAC, signed hash-chained batches,
-// receipts, resend on timeout. Load tests use it where a full agent process
-// per device would measure process start-up instead of ingestion.
+// receipts, resend on timeout, and acknowledgements: "adopted" for every
+// new desired-state version, and for every alert in it "received" and
+// "first_play" at once (as if its first output played it immediately).
+// Load tests use it where a full agent process per device would measure
+// process start-up instead of ingestion.
 type simAgent struct {
 	cfg  *protocol.AgentConfig
 	key  ed25519.PrivateKey
@@ -104,12 +113,22 @@ type simAgent struct {
 	anyRcpt   atomic.Bool   // a receipt arrived: the controller has answered our hello
 	desired   atomic.Uint64 // version of the last desired state seen
 	rcptCh    chan struct{}
+
+	silent  atomic.Bool  // acknowledge nothing (a laggard)
+	alertAt atomic.Int64 // when a document with a new alert last arrived (unix ns)
+	ackMu   sync.Mutex
+	acked   map[string]bool             // once-only acks sent
+	alerts  map[string]protocol.Alert   // alerts in the last desired state
+	ackWG   sync.WaitGroup              // publishes of acks in flight
+	closing bool                        // no new acks once close began
+	docCh   chan *protocol.DesiredState // desired states seen (dropped when full)
 }
 
 func newSimAgent(t testing.TB, cfg *protocol.AgentConfig, brokerURL string) *simAgent {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	a := &simAgent{cfg: cfg, key: priv, rcptCh: make(chan struct{}, 1)}
+	a := &simAgent{cfg: cfg, key: priv, rcptCh: make(chan struct{}, 1), acked: map[string]bool{},
+		docCh: make(chan *protocol.DesiredState, 16)}
 	opts := paho.NewClientOptions().AddBroker(brokerURL).SetClientID(cfg.Device).SetUsername(cfg.Device).
 		SetPassword(cfg.Password).SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(false).
 		SetWriteTimeout(30 * time.Second)
@@ -140,6 +159,7 @@ func newSimAgent(t testing.TB, cfg *protocol.AgentConfig, brokerURL string) *sim
 				var d protocol.DesiredState
 				if json.Unmarshal(doc.Payload, &d) == nil {
 					a.desired.Store(d.Version)
+					a.acknowledge(&d)
 				}
 			}
 		}
@@ -227,17 +247,87 @@ func (a *simAgent) send(t testing.TB, size, window int, resend, limit time.Durat
 	}
 }
 
-func (a *simAgent) close() { a.cli.Disconnect(100) }
+// acknowledge sends, from a goroutine of its own (never publish inside a
+// paho handler), the acks a real agent would for document d.
+func (a *simAgent) acknowledge(d *protocol.DesiredState) {
+	if a.silent.Load() {
+		return
+	}
+	now := time.Now().UnixMilli()
+	var acks []protocol.Ack
+	a.ackMu.Lock()
+	defer a.ackMu.Unlock()
+	if a.closing {
+		return
+	}
+	a.alerts = map[string]protocol.Alert{}
+	once := func(key string, ack protocol.Ack) {
+		if !a.acked[key] {
+			a.acked[key] = true
+			ack.V, ack.Device, ack.Version, ack.At, ack.ClockSynced = protocol.Version, a.cfg.Device, d.Version, now, true
+			acks = append(acks, ack)
+		}
+	}
+	once(fmt.Sprint("adopted/", d.Version), protocol.Ack{Event: protocol.AckAdopted})
+	for _, al := range d.Alerts {
+		if _, seen := a.alerts[al.ID]; !seen {
+			a.alertAt.Store(time.Now().UnixNano())
+		}
+		a.alerts[al.ID] = al
+		once("received/"+al.ID, protocol.Ack{Event: protocol.AckReceived, Alert: al.ID})
+		once("first_play/"+al.ID, protocol.Ack{Event: protocol.AckFirstPlay, Alert: al.ID, Output: al.Outputs[0]})
+	}
+	select {
+	case a.docCh <- d:
+	default:
+	}
+	if len(acks) == 0 {
+		return
+	}
+	a.ackWG.Add(1)
+	go func() {
+		defer a.ackWG.Done()
+		var toks []paho.Token
+		for _, k := range acks {
+			b, _ := json.Marshal(k)
+			toks = append(toks, a.cli.Publish(protocol.UpTopic(a.cfg.Device, protocol.TopicAck), 1, false, b))
+		}
+		for _, tok := range toks {
+			tok.WaitTimeout(30 * time.Second)
+		}
+	}()
+}
+
+func (a *simAgent) close() {
+	a.ackMu.Lock()
+	a.closing = true
+	a.ackMu.Unlock()
+	a.ackWG.Wait()
+	a.cli.Disconnect(100)
+}
 
 // fleetOf connects and enrolls n simulated agents and waits until each has
 // the controller's answer to its hello (so its key is pinned).
 func fleetOf(t testing.TB, c *controller, n int, prefix string) []*simAgent {
 	t.Helper()
+	return fleetAt(t, c, n, prefix, func(int) string { return "" })
+}
+
+// fleetAt is fleetOf with agent i on site(i).
+func fleetAt(t testing.TB, c *controller, n int, prefix string, site func(i int) string) []*simAgent {
+	t.Helper()
 	ids := make([]string, n)
+	bySite := map[string][]string{}
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-%04d", prefix, i)
+		bySite[site(i)] = append(bySite[site(i)], ids[i])
 	}
-	cfgs := enroll(t, c.dir, ids...)
+	cfgs := map[string]*protocol.AgentConfig{}
+	for s, group := range bySite {
+		for id, cfg := range enrollAt(t, c.dir, s, group...) {
+			cfgs[id] = cfg
+		}
+	}
 	agents := make([]*simAgent, n)
 	var wg sync.WaitGroup
 	for i, id := range ids {

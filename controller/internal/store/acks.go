@@ -25,15 +25,22 @@ func (s *Store) CommitAcks(ctx context.Context, rows []AckRow) error {
 			return err
 		}
 		defer ins.Close()
+		var adopt *sql.Stmt
 		for _, r := range rows {
 			if _, err := ins.ExecContext(ctx, r.Device, r.Event, r.Version, r.Alert, r.Output, r.Entry, r.Detail, r.At, r.ClockSynced, r.ReceivedMS); err != nil {
 				return err
 			}
-			if r.Event == protocol.AckAdopted {
-				if _, err := tx.ExecContext(ctx, `UPDATE devices SET adopted_version = ?, adopted_ms = ? WHERE id = ? AND adopted_version < ?`,
-					r.Version, r.ReceivedMS, r.Device, r.Version); err != nil {
+			if r.Event != protocol.AckAdopted {
+				continue
+			}
+			if adopt == nil {
+				if adopt, err = tx.PrepareContext(ctx, `UPDATE devices SET adopted_version = ?, adopted_ms = ? WHERE id = ? AND adopted_version < ?`); err != nil {
 					return err
 				}
+				defer adopt.Close()
+			}
+			if _, err := adopt.ExecContext(ctx, r.Version, r.ReceivedMS, r.Device, r.Version); err != nil {
+				return err
 			}
 		}
 		return nil
