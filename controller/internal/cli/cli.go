@@ -52,6 +52,7 @@ Usage:
         [--daypart DAYS,HH:MM-HH:MM]... [--priority N] [--min-every 10m] [--min-share 0.2] [--trigger NAME]
   guardcast-controller campaign list [--all] [--json]
   guardcast-controller campaign end NAME
+  guardcast-controller campaign misses [--device ID] [--json]
   guardcast-controller schedule preview --device ID [--from T] [--to T] [--output OUT] [--json]
   guardcast-controller alert push --to NODE... --text T [--audio MEDIA] [--outputs led,tv,audio] [--expires 2h|RFC3339] [--repeat 5m] [--hold 15s]
   guardcast-controller alert list [--active]
@@ -103,6 +104,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		"campaign create":         cmdCampaignCreate,
 		"campaign list":           cmdCampaignList,
 		"campaign end":            cmdCampaignEnd,
+		"campaign misses":         cmdCampaignMisses,
 		"schedule preview":        cmdSchedulePreview,
 		"alert push":              cmdAlertPush,
 		"alert list":              cmdAlertList,

@@ -12,7 +12,9 @@ import (
 	"github.com/guardcast/guardcast/controller/internal/org"
 	"github.com/guardcast/guardcast/controller/internal/report"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
+	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/controller/internal/web"
+	"github.com/guardcast/guardcast/internal/protocol"
 )
 
 func dash(s string) string {
@@ -207,7 +209,10 @@ func cmdOrgList(ctx context.Context, args []string, env Env) error {
 			for _, q := range n.Quiet {
 				qs = append(qs, org.FormatDaypart(q))
 			}
-			quiet = "  quiet " + dash(strings.Join(qs, " "))
+			if len(qs) == 0 {
+				qs = []string{"none"}
+			}
+			quiet = "  quiet " + strings.Join(qs, " ")
 		}
 		fmt.Fprintf(w, "%s%s %s — %s%s%s\n", ind, n.Kind, n.ID, n.Name, tz, quiet)
 		for _, p := range n.People {
@@ -376,6 +381,50 @@ func cmdCampaignEnd(ctx context.Context, args []string, env Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "campaign %s ended; the next documents drop it\n", pos[0])
 	return nil
+}
+
+// MissView is a quota a device reported it could not meet.
+type MissView struct {
+	Device   string `json:"device"`
+	Version  uint64 `json:"version"`
+	Output   string `json:"output"`
+	Entry    string `json:"entry"`
+	Detail   string `json:"detail"`
+	At       string `json:"at"` // the agent's clock
+	Synced   bool   `json:"clock_synced"`
+	Received string `json:"received"`
+}
+
+func cmdCampaignMisses(ctx context.Context, args []string, env Env) error {
+	fs, data := newFlags("campaign misses", env)
+	device := fs.String("device", "", "only this device")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rows, err := st.Acks(ctx, store.AckFilter{Device: *device, Event: protocol.AckQuotaMiss})
+	if err != nil {
+		return err
+	}
+	views := []MissView{}
+	for _, r := range rows {
+		views = append(views, MissView{Device: r.Device, Version: r.Version, Output: r.Output, Entry: r.Entry, Detail: r.Detail,
+			At: time.UnixMilli(r.At).Format(time.DateTime), Synced: r.ClockSynced, Received: time.UnixMilli(r.ReceivedMS).Format(time.DateTime)})
+	}
+	if *asJSON {
+		return printJSON(env, views)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tVERSION\tOUTPUT\tENTRY\tAT (DEVICE CLOCK)\tDETAIL")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", v.Device, v.Version, v.Output, v.Entry, v.At, v.Detail)
+	}
+	return tw.Flush()
 }
 
 func people(ps []org.Person, holder, site string) string {

@@ -144,3 +144,26 @@ func BenchmarkCompile10k(b *testing.B) {
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "devices/s")
 	})
 }
+
+// BenchmarkPreviewDay is `schedule preview` for one ATM device of the
+// 10,000-device town over a whole day, every output: compile its document
+// from the store (the world loaded fresh each time, as the CLI does in a
+// new process) and run the agent's evaluator over it.
+//
+//	go test -run '^$' -bench PreviewDay ./controller/internal/schedule/
+func BenchmarkPreviewDay(b *testing.B) {
+	st, key := town10k(b)
+	ctx := context.Background()
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	from := time.Date(2026, 12, 21, 0, 0, 0, 0, loc) // a Monday in the holiday campaign
+	plays := 0
+	for b.Loop() {
+		comp := NewCompiler(st, key, Options{}, nil)
+		res, err := Preview(ctx, comp, "village-03-unit-04-site-2-dev-0", "", from, from.Add(24*time.Hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		plays = len(res.Plays)
+	}
+	b.ReportMetric(float64(plays), "plays/day")
+}

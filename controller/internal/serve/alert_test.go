@@ -224,6 +224,23 @@ func TestAPIStrictAndOrg(t *testing.T) {
 		strings.Join(tags.Tags, ",") != "atm" {
 		t.Errorf("tags: %d %v", got, tags)
 	}
+	for path, want := range map[string]int{
+		"/api/devices/dev-1/preview":                                                   200,
+		"/api/devices/dev-1/preview?from=2026-12-01T00:00:00Z":                         200,
+		"/api/devices/dev-1/preview?from=yesterday":                                    400,
+		"/api/devices/dev-1/preview?output=radio":                                      400,
+		"/api/devices/ghost/preview":                                                   404,
+		"/api/devices/dev-1/preview?from=2026-12-01T00:00:00Z&to=2027-02-01T00:00:00Z": 400,
+		"/api/quota-misses":                                                            200,
+		"/api/versions":                                                                200,
+		"/api/campaigns":                                                               200,
+		"/api/alerts":                                                                  200,
+	} {
+		var out json.RawMessage
+		if got := apiDo(t, c, "GET", path, nil, &out); got != want {
+			t.Errorf("GET %s: %d, want %d", path, got, want)
+		}
+	}
 	var tree struct {
 		Roots []struct {
 			ID       string `json:"id"`

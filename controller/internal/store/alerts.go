@@ -17,8 +17,8 @@ import (
 // plus when it was pushed and whether it was cancelled.
 type Alert struct {
 	protocol.Alert
-	PushedMS    int64 // unix ms: acknowledgement latency runs from here
-	CancelledAt int64 // unix s, 0 unless cancelled
+	PushedMS    int64 `json:"pushed_ms"`              // unix ms: acknowledgement latency runs from here
+	CancelledAt int64 `json:"cancelled_at,omitempty"` // unix s, 0 unless cancelled
 }
 
 // Active reports whether the alert still belongs in documents at now.

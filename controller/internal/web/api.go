@@ -41,6 +41,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/alerts/{id}", s.alertStatus)
 	mux.HandleFunc("GET /api/alerts/{id}/laggards", s.alertLaggards)
 	mux.HandleFunc("POST /api/alerts/{id}/cancel", s.cancelAlert)
+	mux.HandleFunc("GET /api/quota-misses", s.quotaMisses)
 	mux.HandleFunc("GET /api/versions", s.versions)
 	mux.HandleFunc("GET /api/versions/laggards", s.versionLaggards)
 }
@@ -512,4 +513,21 @@ func (s *Server) versionLaggards(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, ls)
+}
+
+func (s *Server) quotaMisses(w http.ResponseWriter, r *http.Request) {
+	rows, err := s.st.Acks(r.Context(), store.AckFilter{Device: r.URL.Query().Get("device"), Event: protocol.AckQuotaMiss})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	type view struct {
+		protocol.Ack
+		ReceivedMS int64 `json:"received_ms"`
+	}
+	out := []view{}
+	for _, k := range rows {
+		out = append(out, view{k.Ack, k.ReceivedMS})
+	}
+	writeJSON(w, out)
 }
