@@ -517,8 +517,15 @@ func (c *Compiler) RefreshAll(ctx context.Context, all bool) ([]Doc, error) {
 			unchanged = append(unchanged, h.ID)
 		}
 	}
-	writes := make([]store.DesiredWrite, len(jobs))
-	errs := make([]error, len(jobs))
+	if len(jobs) == 0 {
+		return c.unchangedDocs(ctx, heads, unchanged, nil)
+	}
+	// Sign on every core while one transaction stores what is signed.
+	type signed struct {
+		w   store.DesiredWrite
+		err error
+	}
+	results := make(chan signed, 256)
 	workers := min(runtime.GOMAXPROCS(0), len(jobs))
 	var wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
@@ -530,32 +537,49 @@ func (c *Compiler) RefreshAll(ctx context.Context, all bool) ([]Doc, error) {
 				ds := c.desired(j.head.ID, j.head.Version+1, j.ct, now)
 				raw, err := protocol.SignDesired(c.key, ds)
 				if err != nil {
-					errs[i] = fmt.Errorf("sign desired state of %s: %w", j.head.ID, err)
+					results <- signed{err: fmt.Errorf("sign desired state of %s: %w", j.head.ID, err)}
 					continue
 				}
-				writes[i] = store.DesiredWrite{ID: j.head.ID, Version: ds.Version, Hash: j.ct.hash, Doc: raw, Issued: ds.IssuedAt, Expires: ds.ExpiresAt}
+				results <- signed{w: store.DesiredWrite{ID: j.head.ID, Version: ds.Version, Hash: j.ct.hash, Doc: raw, Issued: ds.IssuedAt, Expires: ds.ExpiresAt}}
 			}
 		}()
 	}
-	wg.Wait()
-	var ok []store.DesiredWrite
-	for i, w := range writes {
-		if errs[i] == nil {
-			ok = append(ok, w)
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var errs []error
+	var written []store.DesiredWrite
+	stored, err := c.st.SetDesiredSeq(ctx, func(yield func(store.DesiredWrite) bool) {
+		for r := range results {
+			if r.err != nil {
+				errs = append(errs, r.err)
+				continue
+			}
+			written = append(written, r.w)
+			if !yield(r.w) {
+				return
+			}
 		}
+	})
+	for range results { // after a failed transaction: let the signers finish
 	}
-	stored, err := c.st.SetDesiredBatch(ctx, ok)
 	if err != nil {
 		return nil, fmt.Errorf("store desired states: %w", err)
 	}
-	out := make([]Doc, 0, len(ok)+len(unchanged))
-	for i, w := range ok {
+	out := make([]Doc, 0, len(written)+len(unchanged))
+	for i, w := range written {
 		if !stored[i] {
 			errs = append(errs, fmt.Errorf("desired state of %s: version %d is not newer than the stored one", w.ID, w.Version))
 			continue
 		}
 		out = append(out, Doc{Device: w.ID, Doc: w.Doc, Version: w.Version, Changed: true})
 	}
+	return c.unchangedDocs(ctx, heads, unchanged, out, errs...)
+}
+
+// unchangedDocs appends the stored documents of unchanged devices to out.
+func (c *Compiler) unchangedDocs(ctx context.Context, heads []store.DesiredHead, unchanged []string, out []Doc, errs ...error) ([]Doc, error) {
 	if len(unchanged) > 0 {
 		docs, err := c.st.DesiredDocs(ctx, unchanged)
 		if err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"iter"
 
 	"github.com/guardcast/guardcast/internal/protocol"
 )
@@ -138,7 +139,19 @@ type DesiredWrite struct {
 // Like SetDesired it never goes backwards: a write whose version is not
 // above the stored one is skipped and reported false in stored.
 func (s *Store) SetDesiredBatch(ctx context.Context, ws []DesiredWrite) (stored []bool, err error) {
-	stored = make([]bool, len(ws))
+	return s.SetDesiredSeq(ctx, func(yield func(DesiredWrite) bool) {
+		for _, w := range ws {
+			if !yield(w) {
+				return
+			}
+		}
+	})
+}
+
+// SetDesiredSeq is SetDesiredBatch for documents still being signed: it
+// stores each as seq yields it, inside one transaction, so storing
+// overlaps signing. stored is in yield order.
+func (s *Store) SetDesiredSeq(ctx context.Context, seq iter.Seq[DesiredWrite]) (stored []bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		up, err := tx.PrepareContext(ctx, `UPDATE devices SET desired_version = ?, desired_hash = ?, desired_doc = ?, desired_issued = ?, desired_expires = ?
 			WHERE id = ? AND desired_version < ?`)
@@ -146,22 +159,21 @@ func (s *Store) SetDesiredBatch(ctx context.Context, ws []DesiredWrite) (stored 
 			return err
 		}
 		defer up.Close()
-		for i, w := range ws {
+		for w := range seq {
 			res, err := up.ExecContext(ctx, w.Version, w.Hash, w.Doc, w.Issued, w.Expires, w.ID, w.Version)
 			if err != nil {
 				return err
 			}
 			n, _ := res.RowsAffected()
-			stored[i] = n == 1
+			stored = append(stored, n == 1)
 		}
 		return nil
 	})
 	if err != nil {
-		return make([]bool, len(ws)), err
+		return nil, err
 	}
 	return stored, nil
 }
-
 // VersionRow is a device's published and adopted desired-state versions.
 type VersionRow struct {
 	ID             string
