@@ -174,6 +174,7 @@ func (s *Store) SetDesiredSeq(ctx context.Context, seq iter.Seq[DesiredWrite]) (
 	}
 	return stored, nil
 }
+
 // VersionRow is a device's published and adopted desired-state versions.
 type VersionRow struct {
 	ID             string
