@@ -343,8 +343,9 @@ func (w *world) memo(m map[string]*part, key string, build func() *part) *part {
 
 // buildSchedule places the legacy playlists (always-on, priority 0) and
 // the matched campaigns' entries on their outputs. Each output's Safe loop
-// is its assigned playlist, or else the items of its highest-priority
-// time-based entry. Quiet hours apply to the audio output.
+// is its assigned playlist, or else, on screens (led, tv), the items of
+// its highest-priority time-based entry. Quiet hours apply to the audio
+// output.
 func buildSchedule(tz string, quiet []protocol.Daypart, legacy []protocol.Playlist, items map[string][]store.PlaylistItemRow, matched []*campaign) *protocol.Schedule {
 	plans := map[string]*protocol.OutputPlan{}
 	plan := func(output string) *protocol.OutputPlan {
@@ -377,7 +378,11 @@ func buildSchedule(tz string, quiet []protocol.Daypart, legacy []protocol.Playli
 			}
 			return p.Entries[i].ID < p.Entries[j].ID
 		})
-		if p.Safe == nil {
+		if p.Safe == nil && (p.Output == protocol.OutputLED || p.Output == protocol.OutputTV) {
+			// A screen may loop its main message when nothing is due; a
+			// speaker or a printer must not (an ATM would repeat its prompt
+			// all night, a printer would run out of paper). Their safe loop
+			// is only what the office assigned explicitly.
 			p.Safe = safeLoop(p.Entries)
 		}
 		if p.Output == protocol.OutputAudio && len(quiet) > 0 {

@@ -124,7 +124,8 @@ func TestCompileSchedule(t *testing.T) {
 		lists  int
 	}{
 		{"atm-1", []string{"branch", "bank", "town"}, &protocol.Schedule{TZ: "Asia/Shanghai", Outputs: []protocol.OutputPlan{
-			{Output: "audio", Entries: []protocol.Entry{voice, lt}, Safe: []protocol.Item{item("a", "ATM voice", 8000)}, Quiet: quiet},
+			// No safe loop derived for a speaker: it would repeat the prompt all night.
+			{Output: "audio", Entries: []protocol.Entry{voice, lt}, Quiet: quiet},
 			{Output: "led", Entries: []protocol.Entry{hotline}, Safe: []protocol.Item{item("c", "Hotline", 5000)}},
 		}}, 0},
 		// The legacy assignment is an always-on priority-0 entry and the safe loop.
@@ -136,7 +137,7 @@ func TestCompileSchedule(t *testing.T) {
 		{"legacy-1", nil, nil, 1},
 		// Reached by tag only: scheduled in UTC, no quiet hours.
 		{"loose-atm", nil, &protocol.Schedule{TZ: "UTC", Outputs: []protocol.OutputPlan{
-			{Output: "audio", Entries: []protocol.Entry{voice}, Safe: []protocol.Item{item("a", "ATM voice", 8000)}},
+			{Output: "audio", Entries: []protocol.Entry{voice}},
 		}}, 0},
 		// On a site but nothing to play.
 		{"hotel-tv", []string{"hotel", "town"}, nil, 0},
