@@ -98,8 +98,8 @@ func (c *Campaign) Validate() error {
 		if err := org.ValidateTag(c.Trigger); err != nil {
 			return fmt.Errorf("campaign %s: trigger %q: a-z, 0-9 and - _ .", c.Name, c.Trigger)
 		}
-		if c.MinEveryMS != 0 || c.MinShare != 0 || len(c.Dayparts) > 0 {
-			return fmt.Errorf("campaign %s: a trigger-bound campaign plays once per trigger; --min-every, --min-share and --daypart do not apply", c.Name)
+		if c.MinEveryMS != 0 || c.MinShare != 0 {
+			return fmt.Errorf("campaign %s: a trigger-bound campaign plays once per trigger; --min-every and --min-share do not apply", c.Name)
 		}
 	}
 	return nil
