@@ -145,4 +145,5 @@ END
 	exit 2
 	;;
 esac
+exit 0
 `
