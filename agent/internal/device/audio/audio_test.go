@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gowav "github.com/go-audio/wav"
+	"go.uber.org/goleak"
 
 	"github.com/guardcast/guardcast/agent/internal/device/audio"
 	"github.com/guardcast/guardcast/agent/internal/device/audio/audiotest"
@@ -25,7 +26,11 @@ import (
 
 func TestMain(m *testing.M) {
 	audiotest.Serve() // when ALSA runs this binary as the fake card's sink
-	os.Exit(m.Run())
+	if audiotest.InChild() {
+		// oto's context and its goroutines live as long as the process.
+		os.Exit(m.Run())
+	}
+	goleak.VerifyTestMain(m)
 }
 
 const media = "../../../../media/"

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -52,6 +54,9 @@ func Serve() {
 		_ = syscall.Dup3(int(null.Fd()), 1, 0)
 		_ = syscall.Dup3(int(null.Fd()), 2, 0)
 	}
+	// A card's buffer is tens of ms; a 64 KiB pipe at 384 kB/s would add
+	// 170 ms of latency that no card has.
+	_, _ = unix.FcntlInt(0, unix.F_SETPIPE_SZ, 4096)
 	bps, _ := strconv.Atoi(os.Getenv(envBPS))
 	if err := serve(os.Stdin, out, bps); err != nil {
 		_ = os.WriteFile(out+".err", []byte(err.Error()), 0o644)
