@@ -116,6 +116,7 @@ type simAgent struct {
 
 	silent  atomic.Bool  // acknowledge nothing (a laggard)
 	alertAt atomic.Int64 // when a document with a new alert last arrived (unix ns)
+	inForce atomic.Int32 // alerts in the last document
 	ackMu   sync.Mutex
 	acked   map[string]bool             // once-only acks sent
 	alerts  map[string]protocol.Alert   // alerts in the last desired state
@@ -257,6 +258,7 @@ func (a *simAgent) acknowledge(d *protocol.DesiredState) {
 	var acks []protocol.Ack
 	a.ackMu.Lock()
 	defer a.ackMu.Unlock()
+	a.inForce.Store(int32(len(d.Alerts)))
 	if a.closing {
 		return
 	}
