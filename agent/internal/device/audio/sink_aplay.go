@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -56,11 +57,16 @@ func (s *aplaySink) play(ctx context.Context, p PCM, t0 time.Time) (written, err
 		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(int16(v*32767)))
 	}
 	cmd := exec.Command(s.o.Aplay, "-D", s.o.Device, "-q", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	// aplay's own children (an ALSA pipe plugin) may hold its stderr open
-	// after it dies: do not wait for them.
-	cmd.WaitDelay = time.Second
+	// aplay's stderr goes to a file, not a pipe: children of aplay (an
+	// ALSA pipe plugin) inherit it and may outlive aplay, and waiting for
+	// a pipe to close would wait for them.
+	errf, err := os.CreateTemp("", "guardcast-aplay-*.err")
+	if err != nil {
+		return written{}, err
+	}
+	defer os.Remove(errf.Name())
+	defer errf.Close()
+	cmd.Stderr = errf
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return written{}, err
@@ -139,7 +145,8 @@ func (s *aplaySink) play(ctx context.Context, p PCM, t0 time.Time) (written, err
 	}
 	w := result()
 	if err2 != nil {
-		msg := strings.TrimSpace(stderr.String())
+		b, _ := os.ReadFile(errf.Name())
+		msg := strings.TrimSpace(string(b[:min(len(b), 512)]))
 		if msg == "" {
 			msg = err2.Error()
 		}

@@ -227,6 +227,9 @@ func TestChildTriggerSound(t *testing.T) {
 	if err := spk.Check(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if err := audiotest.WaitIdle(audiotest.ChildDir(), 100*time.Millisecond, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	playCtx, stopPlay := context.WithCancel(context.Background())
 	defer stopPlay()
 	var plays sync.WaitGroup

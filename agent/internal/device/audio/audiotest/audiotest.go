@@ -55,8 +55,8 @@ func Serve() {
 		_ = syscall.Dup3(int(null.Fd()), 2, 0)
 	}
 	// A card's buffer is tens of ms; a 64 KiB pipe at 384 kB/s would add
-	// 170 ms of latency that no card has.
-	_, _ = unix.FcntlInt(0, unix.F_SETPIPE_SZ, 4096)
+	// 170 ms of latency that no card has; 16 KiB is 43 ms at 48 kHz stereo.
+	_, _ = unix.FcntlInt(0, unix.F_SETPIPE_SZ, 16384)
 	bps, _ := strconv.Atoi(os.Getenv(envBPS))
 	if err := serve(os.Stdin, out, bps); err != nil {
 		_ = os.WriteFile(out+".err", []byte(err.Error()), 0o644)
@@ -72,7 +72,7 @@ func serve(in io.Reader, out string, bps int) error {
 	}
 	defer f.Close()
 	// 5 ms chunks, 4-byte aligned.
-	chunk := max(bps/200/8*8, 64)
+	chunk := min(max(bps/200/8*8, 64), 4096)
 	buf := make([]byte, chunk)
 	start := time.Now()
 	var total int64
@@ -147,6 +147,8 @@ func New(t testing.TB, rate, ch int, speed float64) *Card {
 	dir := t.TempDir()
 	c := &Card{Dir: dir, Conf: filepath.Join(dir, "asound.conf"), Capture: filepath.Join(dir, "capture.raw"), Rate: rate, Ch: ch}
 	bps := int(float64(rate*ch*4) * speed)
+	// GORACE: a race-enabled test binary sleeps 1 s at exit by default,
+	// and a player that closes the card (aplay) waits for the sink's exit.
 	// plug makes the card take float32 LE at rate×ch whatever the player
 	// sends (oto sends that; aplay sends 16-bit), so the capture has one
 	// format.
@@ -163,7 +165,7 @@ pcm.!default {
 pcm.guardcast_card {
 	type file
 	slave.pcm "null"
-	file "|%s=%s %s=%d %s"
+	file "|GORACE=atexit_sleep_ms=0 %s=%s %s=%d %s"
 	format "raw"
 }
 `, rate, ch, envOut, c.Capture, envBPS, bps, exe)
@@ -229,6 +231,7 @@ func (c *Card) Run(t testing.TB, args []string, env ...string) string {
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(os.Environ(), "ALSA_CONFIG_PATH="+c.Conf, envChild+"=1", "GUARDCAST_AUDIOTEST_DIR="+c.Dir)
+	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -344,4 +347,24 @@ func Correlation(a, b []float64) float64 {
 		return 0
 	}
 	return sab / math.Sqrt(saa*sbb)
+}
+
+// WaitIdle waits (bounded by limit) until the card in dir has taken
+// nothing for quiet: the silence a player writes when it opens the card
+// has drained, as it has on an agent that has been up for a while.
+func WaitIdle(dir string, quiet, limit time.Duration) error {
+	capture := filepath.Join(dir, "capture.raw")
+	deadline := time.Now().Add(limit)
+	var size int64 = -1
+	since := time.Now()
+	for time.Now().Before(deadline) {
+		st, err := os.Stat(capture)
+		if err == nil && st.Size() != size {
+			size, since = st.Size(), time.Now()
+		} else if err == nil && time.Since(since) >= quiet {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond) // bounded wait on the sink process
+	}
+	return fmt.Errorf("the card in %s kept taking frames for %v", dir, limit)
 }
