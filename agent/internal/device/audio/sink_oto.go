@@ -184,6 +184,9 @@ func (s *otoSink) play(ctx context.Context, p PCM, t0 time.Time) (written, error
 		case <-ctx.Done():
 			pl.Pause() // no more frames leave the player's buffer after this
 			w.frames = taken() / frameBytes
+			if w.first == 0 && w.frames > 0 {
+				w.first = time.Since(t0) // the card started since the last tick: late by < pollEvery
+			}
 			return w, errInterrupted
 		case <-tick.C:
 		}

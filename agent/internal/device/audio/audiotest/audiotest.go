@@ -358,10 +358,15 @@ func WaitIdle(dir string, quiet, limit time.Duration) error {
 	var size int64 = -1
 	since := time.Now()
 	for time.Now().Before(deadline) {
-		st, err := os.Stat(capture)
-		if err == nil && st.Size() != size {
-			size, since = st.Size(), time.Now()
-		} else if err == nil && time.Since(since) >= quiet {
+		var cur int64 // no file yet: the card was never opened (aplay opens it per play)
+		if st, err := os.Stat(capture); err == nil {
+			cur = st.Size()
+		} else if !os.IsNotExist(err) {
+			return err
+		}
+		if cur != size {
+			size, since = cur, time.Now()
+		} else if time.Since(since) >= quiet {
 			return nil
 		}
 		time.Sleep(5 * time.Millisecond) // bounded wait on the sink process
