@@ -74,7 +74,7 @@ ctl playlist assign keycard --device hotel-01-keycard
 echo ">> starting four agents (logs: $DATA/agent-*.log); proofs appear below as the controller commits them"
 for id in bank-01-door bank-01-hall-tv bank-01-atm hotel-01-keycard; do
 	"$BIN/guardcast-agent" run --config "$DATA/agents/$id.json" --state "$DATA/agent-state/$id" \
-		--cache "$DATA/agent-cache/$id" 2>"$DATA/agent-$id.log" &
+		--cache "$DATA/agent-cache/$id" --trigger-addr "" 2>"$DATA/agent-$id.log" &
 	pids+=($!)
 done
 

@@ -58,6 +58,7 @@ const (
 	// trigger; it plays nothing itself.
 	KindGPIOInput Kind = "gpio-input"
 	// KindVirtual shows nothing and records what it "played" (the demo).
+	// With an Output it serves that one output; without, every output.
 	KindVirtual Kind = "virtual"
 )
 

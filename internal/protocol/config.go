@@ -24,6 +24,31 @@ type AgentConfig struct {
 	EnrollSecret string   `json:"enroll_secret"` // base64, 32 bytes, used once to pin the device key
 	StateDir     string   `json:"state_dir,omitempty"`
 	CacheDir     string   `json:"cache_dir,omitempty"`
+	// Outputs adds outputs beside the one Profile drives: output name
+	// (led, tv, audio, printer) → firmware profile ID, e.g. a bank hall's
+	// Pi driving the TV and a speaker.
+	Outputs map[string]string `json:"outputs,omitempty"`
+	// Inputs maps a local trigger name ("large-transfer") to the
+	// gpio-input profile whose button or sensor raises it.
+	Inputs map[string]string `json:"inputs,omitempty"`
+	// Hotline is what printed reminders give as the anti-fraud hotline
+	// (default 96110).
+	Hotline string `json:"hotline,omitempty"`
+}
+
+// ValidTriggerName reports whether s can name a local trigger:
+// [a-z0-9-], 1 to 40 characters.
+func ValidTriggerName(s string) bool {
+	if len(s) == 0 || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseAgentConfig decodes strictly (unknown fields are errors) and validates.
@@ -64,6 +89,22 @@ func (c *AgentConfig) Validate() error {
 	}
 	if _, err := DecodeKey(c.EnrollSecret, 32); err != nil {
 		return fmt.Errorf("agent config: enroll_secret: %w", err)
+	}
+	if c.Profile == "" {
+		return errors.New("agent config: profile is empty")
+	}
+	for out, id := range c.Outputs {
+		if !ValidOutput(out) || id == "" {
+			return fmt.Errorf("agent config: outputs: %q → %q: want led, tv, audio or printer → a profile ID", out, id)
+		}
+	}
+	for name, id := range c.Inputs {
+		if !ValidTriggerName(name) || id == "" {
+			return fmt.Errorf("agent config: inputs: %q → %q: want a trigger name ([a-z0-9-]) → a gpio-input profile ID", name, id)
+		}
+	}
+	if len(c.Hotline) > 40 {
+		return errors.New("agent config: hotline longer than 40 characters")
 	}
 	return nil
 }

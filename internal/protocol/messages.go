@@ -310,6 +310,19 @@ type Status struct {
 	NextSeq      uint64       `json:"next_seq"`
 	Unreceipted  uint64       `json:"unreceipted"`
 	Time         int64        `json:"time"` // unix seconds, agent clock
+	// Alerts are the IDs of urgent warnings in force on this device.
+	Alerts []string `json:"alerts,omitempty"`
+	// Health is each driver's own report: answering or not, last error.
+	Health []OutputHealth `json:"health,omitempty"`
+}
+
+// OutputHealth is one driver's health as the agent last saw it.
+type OutputHealth struct {
+	Output    string `json:"output"` // led, tv, audio, printer, or "input:NAME" for a trigger
+	Profile   string `json:"profile"`
+	OK        bool   `json:"ok"`
+	LastError string `json:"last_error,omitempty"`
+	Checked   int64  `json:"checked,omitempty"` // unix seconds
 }
 
 // NowPlaying is what one output shows now.

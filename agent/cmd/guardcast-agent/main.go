@@ -9,6 +9,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/guardcast/guardcast/agent/internal/device/drivers"
+	firmwareprofiles "github.com/guardcast/guardcast/firmware-profiles"
+	"github.com/guardcast/guardcast/internal/profile"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,7 +27,9 @@ var version = "dev"
 
 const usage = `usage:
   guardcast-agent run --config FILE [--state DIR] [--cache DIR] [--resend 10s] [--status-every 30s]
-                      [--trigger-addr 127.0.0.1:8787] [--trigger-allow-remote] [--log-level info]
+                      [--trigger-addr 127.0.0.1:8787] [--trigger-allow-remote] [--profiles DIR]
+                      [--clock-trusted] [--log-level info]
+  guardcast-agent profiles [--profiles DIR]   (validate and list firmware profiles)
   guardcast-agent version
 `
 
@@ -46,6 +51,8 @@ func run(args []string) error {
 		return nil
 	case "run":
 		return runAgent(args[1:])
+	case "profiles":
+		return listProfiles(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return nil
@@ -63,6 +70,8 @@ func runAgent(args []string) error {
 	statusEvery := fs.Duration("status-every", daemon.DefaultStatusEvery, "publish status at least this often")
 	triggerAddr := fs.String("trigger-addr", trigger.DefaultOpts.Addr, "local trigger listener (POST /trigger/NAME); empty disables it")
 	triggerRemote := fs.Bool("trigger-allow-remote", false, "allow a non-loopback --trigger-addr (the listener has no authentication)")
+	profileDir := fs.String("profiles", "", "directory of firmware profiles that add to or override the built-in ones")
+	clockTrusted := fs.Bool("clock-trusted", false, "treat the clock as synchronised without NTP (a battery-backed RTC or GPS clock)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -89,16 +98,55 @@ func runAgent(args []string) error {
 		return fmt.Errorf("config %s: %w", *config, err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	d, err := daemon.New(daemon.Options{
-		Config: cfg, StateDir: *state, CacheDir: *cacheDir,
-		Resend: *resend, StatusEvery: *statusEvery,
-		AgentVersion: version, Logger: log,
-		Trigger: trigger.Options{Addr: *triggerAddr, AllowRemote: *triggerRemote},
-	})
+	// Every profile is validated now, at start-up, never half-way through a run.
+	profiles, err := profile.Load(firmwareprofiles.FS, *profileDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("profiles: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return d.Run(ctx)
+	devs, err := drivers.Open(ctx, profiles, cfg, drivers.Env{Log: log, Site: cfg.Site, Hotline: cfg.Hotline})
+	if err != nil {
+		return err
+	}
+	defer devs.Close()
+	opts := daemon.Options{
+		Config: cfg, StateDir: *state, CacheDir: *cacheDir,
+		Resend: *resend, StatusEvery: *statusEvery,
+		AgentVersion: version, Logger: log,
+		Trigger:   trigger.Options{Addr: *triggerAddr, AllowRemote: *triggerRemote},
+		NewOutput: devs.Output, Health: devs.Health,
+	}
+	if *clockTrusted {
+		opts.ClockSynced = func() bool { return true }
+	}
+	d, err := daemon.New(opts)
+	if err != nil {
+		return err
+	}
+	inputs := make(chan error, 1)
+	go func() { inputs <- devs.Run(ctx, d.Fire) }()
+	err = d.Run(ctx)
+	stop()
+	if ierr := <-inputs; ierr != nil {
+		log.Error("hardware inputs", "err", ierr)
+	}
+	return err
+}
+
+func listProfiles(args []string) error {
+	fs := flag.NewFlagSet("profiles", flag.ContinueOnError)
+	dir := fs.String("profiles", "", "directory of firmware profiles that add to or override the built-in ones")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set, err := profile.Load(firmwareprofiles.FS, *dir)
+	if err != nil {
+		return err
+	}
+	for _, id := range set.IDs() {
+		p, _ := set.Get(id)
+		fmt.Printf("%-22s %-15s %s\n", id, p.Kind, p.Description)
+	}
+	return nil
 }

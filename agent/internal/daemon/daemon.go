@@ -85,6 +85,8 @@ type Options struct {
 	ClockSynced func() bool
 	// NewOutput builds the driver for an output kind (default: virtual).
 	NewOutput func(kind string) (output.Output, error)
+	// Health reports the drivers' own health for the status (optional).
+	Health func() []protocol.OutputHealth
 	// Link tunes the MQTT link; BrokerURL, Device, Password, Will, Greet
 	// and Logger are filled in by the daemon.
 	Link link.Options
@@ -398,6 +400,9 @@ func (d *Daemon) statusJSON(online bool) []byte {
 		for _, it := range scheduler.Media(d.doc, d.device, d.clk.Now()) {
 			want = append(want, it.SHA256)
 		}
+		for _, a := range scheduler.Alerts(d.doc, d.device, d.clk.Now()) {
+			s.Alerts = append(s.Alerts, a.ID)
+		}
 	}
 	for _, np := range d.current {
 		s.Current = append(s.Current, np)
@@ -407,6 +412,9 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	s.Cache = d.cache.State(want)
 	s.ClockSynced = d.o.ClockSynced()
 	s.Time = d.clk.Now().Unix()
+	if d.o.Health != nil {
+		s.Health = d.o.Health()
+	}
 	b, _ := json.Marshal(s)
 	return b
 }

@@ -9,10 +9,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	firmwareprofiles "github.com/guardcast/guardcast/firmware-profiles"
+	"github.com/guardcast/guardcast/internal/profile"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -222,20 +226,39 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("device add", env)
 	id := fs.String("id", "", "device ID (a-z, 0-9, - _ .)")
 	site := fs.String("site", "", "site name (branch, hotel, station)")
-	profile := fs.String("profile", "", "hardware profile (e.g. virtual-led, alpha-sign-serial)")
+	profileID := fs.String("profile", "", "hardware profile (e.g. virtual-led, alpha-sign-serial)")
 	out := fs.String("out", "", "write the agent config here (default DIR/agents/ID.json)")
 	brokerURL := fs.String("broker-url", "", "broker URL for the agent (default: from the running controller's endpoints.json)")
 	mediaURL := fs.String("media-url", "", "media base URL for the agent (default: likewise)")
 	node := fs.String("node", "", "the site (org node) the device belongs to")
-	var tags itemList
+	var tags, outputs, inputs itemList
 	fs.Var(&tags, "tag", "a device tag such as atm, doorway, lobby; repeat")
+	fs.Var(&outputs, "output", "another output and its profile, e.g. audio=atm-speaker-alsa; repeat")
+	fs.Var(&inputs, "input", "a local trigger and the gpio-input profile raising it, e.g. large-transfer=gpio-button; repeat")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("unexpected arguments %q", pos)
 	}
-	if *id == "" || *profile == "" {
+	if *id == "" || *profileID == "" {
 		return usagef("--id and --profile are required")
+	}
+	outMap, err := pairs(outputs, protocol.ValidOutput, "--output OUTPUT=PROFILE with OUTPUT led, tv, audio or printer")
+	if err != nil {
+		return err
+	}
+	inMap, err := pairs(inputs, protocol.ValidTriggerName, "--input TRIGGER=PROFILE with TRIGGER of a-z, 0-9 and -")
+	if err != nil {
+		return err
+	}
+	known, err := profile.Load(firmwareprofiles.FS, "")
+	if err != nil {
+		return err
+	}
+	for _, pid := range append([]string{*profileID}, append(slices.Collect(maps.Values(outMap)), slices.Collect(maps.Values(inMap))...)...) {
+		if _, err := known.Get(pid); err != nil {
+			fmt.Fprintf(env.Stderr, "note: profile %q is not built in; the device needs it in its --profiles directory\n", pid)
+		}
 	}
 	ep, _ := serve.ReadEndpoints(*data)
 	if *brokerURL == "" {
@@ -266,11 +289,12 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 			}
 		}
 	}
-	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profile, Node: *node, Tags: tags,
+	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profileID, Node: *node, Tags: tags,
 		BrokerURL: *brokerURL, MediaURL: *mediaURL, ContentKey: schedule.NewCompiler(st, key, schedule.Options{}, nil).PublicKey()})
 	if err != nil {
 		return err
 	}
+	cfg.Outputs, cfg.Inputs = outMap, inMap
 	path := *out
 	if path == "" {
 		if err := os.MkdirAll(filepath.Join(*data, "agents"), 0o700); err != nil {
@@ -282,9 +306,28 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write agent config: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "enrolled %s (site %q, profile %s); agent config: %s\n", *id, *site, *profile, path)
+	fmt.Fprintf(env.Stdout, "enrolled %s (site %q, profile %s); agent config: %s\n", *id, *site, *profileID, path)
 	fmt.Fprintf(env.Stdout, "copy it to the device as /etc/guardcast/agent.json (mode 0600); it holds the device's password and one-time enrollment secret\n")
 	return nil
+}
+
+// pairs parses KEY=VALUE flags, checking each key.
+func pairs(list []string, validKey func(string) bool, want string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || v == "" || !validKey(k) {
+			return nil, usagef("%q: want %s", kv, want)
+		}
+		if _, dup := m[k]; dup {
+			return nil, usagef("%q given twice", k)
+		}
+		m[k] = v
+	}
+	return m, nil
 }
 
 func cmdDeviceList(ctx context.Context, args []string, env Env) error {

@@ -38,6 +38,10 @@ func TestCommands(t *testing.T) {
 		{"device add again", []string{"device", "add", "--id", "bank-1", "--profile", "virtual-led"}, 1, "", "already exists"},
 		{"device add bad id", []string{"device", "add", "--id", "../etc", "--profile", "virtual-led"}, 1, "", "not allowed"},
 		{"device add no profile", []string{"device", "add", "--id", "x"}, 2, "", "required"},
+		{"device add with outputs", []string{"device", "add", "--id", "hall-1", "--profile", "hdmi-tv-mpv", "--output", "audio=atm-speaker-alsa", "--input", "large-transfer=gpio-button"}, 0, "enrolled hall-1", ""},
+		{"device add bad output", []string{"device", "add", "--id", "hall-2", "--profile", "hdmi-tv-mpv", "--output", "radio=x"}, 2, "", "OUTPUT"},
+		{"device add bad trigger", []string{"device", "add", "--id", "hall-3", "--profile", "hdmi-tv-mpv", "--input", "Big Button=gpio-button"}, 2, "", "TRIGGER"},
+		{"device add custom profile", []string{"device", "add", "--id", "door-9", "--profile", "my-sign"}, 0, "enrolled door-9", "not built in"},
 		{"playlist wrong kind", []string{"playlist", "create", "p", "--output", "led", "--item", "atm-voice-zh.wav"}, 1, "", "audio media"},
 		{"playlist text without seconds", []string{"playlist", "create", "p", "--output", "led", "--item", "hotline-zh.txt"}, 2, "", "no duration"},
 		{"playlist bad seconds", []string{"playlist", "create", "p", "--output", "led", "--item", "hotline-zh.txt:-3"}, 2, "", "seconds"},
@@ -73,6 +77,11 @@ func TestCommands(t *testing.T) {
 	cfg, err := protocol.ParseAgentConfig(b)
 	if err != nil {
 		t.Fatalf("written config does not parse: %v", err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "agents", "hall-1.json"))
+	hall, err := protocol.ParseAgentConfig(b)
+	if err != nil || hall.Outputs["audio"] != "atm-speaker-alsa" || hall.Inputs["large-transfer"] != "gpio-button" {
+		t.Fatalf("hall-1 config %+v, %v", hall, err)
 	}
 	pub, _ := os.ReadFile(filepath.Join(dir, "content.pub"))
 	if cfg.ContentKeys[0] != strings.TrimSpace(string(pub)) {

@@ -145,7 +145,7 @@ func (s *stack) startAgent(id string) {
 	s.agents[id] = start(s.t, filepath.Join(s.dir, "agent-"+id+".log"), "guardcast-agent", "run",
 		"--config", filepath.Join(s.dir, "agents", id+".json"),
 		"--state", filepath.Join(s.dir, "state-"+id), "--cache", filepath.Join(s.dir, "cache-"+id),
-		"--resend", "1s", "--status-every", "1s")
+		"--resend", "1s", "--status-every", "1s", "--trigger-addr", "")
 }
 
 func (s *stack) store() *store.Store {
