@@ -372,9 +372,12 @@ func (d *Daemon) record(doc *protocol.DesiredState, out, playlist string, it pro
 	if r.MonoNS < 0 {
 		r.MonoNS = 0
 	}
+	// A played result may carry a note ("truncated: …", "unconfirmed: the
+	// printer cannot report status"); it goes into the proof too, so an
+	// auditor can tell a confirmed play from one the hardware could not vouch for.
+	r.Reason = truncate(res.Reason, 500)
 	if !res.Played {
 		r.Result = protocol.ResultFailed
-		r.Reason = truncate(res.Reason, 500)
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {

@@ -337,6 +337,9 @@ func (s *Sign) Play(ctx context.Context, it protocol.Item, path string) (output.
 	res := output.Result{Start: start}
 	finish := func(reason string) (output.Result, error) {
 		res.Played = reason == ""
+		if res.Played && !s.opts.ReadBack {
+			reason = "unconfirmed: read-back is off for this sign"
+		}
 		res.Reason = reason
 		res.End = s.clk.Now()
 		res.Mono = s.clk.Since(start)

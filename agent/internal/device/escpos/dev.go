@@ -367,6 +367,9 @@ func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.R
 	} else if ctx.Err() != nil {
 		reason = "interrupted: " + reason
 	}
+	if res.Played && d.o.NoStatus {
+		reason = "unconfirmed: the printer cannot report status on this link"
+	}
 	res.Reason = reason
 	res.End = clk.Now()
 	res.Mono = clk.Since(start)

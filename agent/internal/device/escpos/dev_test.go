@@ -354,7 +354,7 @@ func TestNoStatusLink(t *testing.T) {
 					}
 					continue
 				}
-				if !res.Played || !h.OK || !strings.Contains(h.LastError, "not confirmed") {
+				if !res.Played || !h.OK || !strings.Contains(h.LastError, "not confirmed") || !strings.HasPrefix(res.Reason, "unconfirmed") {
 					t.Fatalf("NoStatus: %+v, health %+v", res, h)
 				}
 			}
