@@ -18,16 +18,11 @@ package schedule
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/guardcast/guardcast/internal/atomicfile"
+	"github.com/guardcast/guardcast/internal/keyfile"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -38,44 +33,13 @@ const KeyFile = "content.key"
 // on first use. A key file readable by group or others is refused: anyone
 // who can read it can put a message on every bank screen.
 func LoadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
-	path := filepath.Join(dir, KeyFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, err
-		}
-		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := atomicfile.Write(path, pemBytes, 0o600); err != nil {
-			return nil, fmt.Errorf("write content key: %w", err)
-		}
-		pub := priv.Public().(ed25519.PublicKey)
-		if err := atomicfile.Write(filepath.Join(dir, "content.pub"), []byte(protocol.EncodeKey(pub)+"\n"), 0o644); err != nil {
-			return nil, fmt.Errorf("write content public key: %w", err)
-		}
-		return priv, nil
+	priv, created, err := keyfile.LoadOrCreate(filepath.Join(dir, KeyFile), "content key")
+	if err != nil || !created {
+		return priv, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read content key: %w", err)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("content key %s has mode %v: it must not be readable by group or others (chmod 600)", path, fi.Mode().Perm())
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("content key %s: not a PEM PRIVATE KEY", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("content key %s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("content key %s: not an Ed25519 key", path)
+	pub := priv.Public().(ed25519.PublicKey)
+	if err := atomicfile.Write(filepath.Join(dir, "content.pub"), []byte(protocol.EncodeKey(pub)+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write content public key: %w", err)
 	}
 	return priv, nil
 }
