@@ -10,16 +10,15 @@ import (
 	_ "image/jpeg" // or JPEG
 	_ "image/png"  // or PNG
 	"io"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"go.bug.st/serial"
 
 	"github.com/guardcast/guardcast/agent/internal/device/health"
+	"github.com/guardcast/guardcast/agent/internal/device/printer"
 	"github.com/guardcast/guardcast/agent/internal/output"
 	"github.com/guardcast/guardcast/internal/clock"
 	"github.com/guardcast/guardcast/internal/printtmpl"
@@ -122,16 +121,9 @@ func (o *Opts) fill() error {
 type Dev struct {
 	o    Opts
 	name string
-	open func(ctx context.Context) (io.ReadWriteCloser, error) // nil: fixed link
+	c    *printer.Conn[Status]
 
-	mu   sync.Mutex // one job at a time; guards port
-	port *Port
-
-	hmu    sync.Mutex
-	health health.Health
-	last   Status
-
-	confirmed bool // GS r answered for the current job; guarded by mu
+	confirmed bool // GS r answered for the current job; guarded by the job lock
 }
 
 var (
@@ -145,17 +137,17 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	return &Dev{o: o, name: "printer", port: NewPort(rw, o.WriteTimeout)}, nil
+	return &Dev{o: o, name: "printer", c: printer.NewConn[Status](rw, o.WriteTimeout)}, nil
 }
 
 // NewOpener returns a driver that opens its link with open when it first
 // needs it and again after the link fails (a USB printer unplugged and
 // plugged back, a TCP connection the printer dropped).
-func NewOpener(name string, open func(ctx context.Context) (io.ReadWriteCloser, error), o Opts) (*Dev, error) {
+func NewOpener(name string, open printer.Opener, o Opts) (*Dev, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	return &Dev{o: o, name: name, open: open}, nil
+	return &Dev{o: o, name: name, c: printer.NewOpenerConn[Status](open, o.WriteTimeout)}, nil
 }
 
 // OpenFile is a printer behind a device file, usually /dev/usb/lp0 (the
@@ -163,16 +155,12 @@ func NewOpener(name string, open func(ctx context.Context) (io.ReadWriteCloser, 
 // answers only if it has a bidirectional USB interface; otherwise set
 // Opts.NoStatus.
 func OpenFile(path string, o Opts) (*Dev, error) {
-	return NewOpener(path, func(context.Context) (io.ReadWriteCloser, error) {
-		return os.OpenFile(path, os.O_RDWR, 0)
-	}, o)
+	return NewOpener(path, printer.OpenFile(path), o)
 }
 
 // OpenSerial is a printer on a serial port (group dialout).
 func OpenSerial(name string, mode serial.Mode, o Opts) (*Dev, error) {
-	return NewOpener(name, func(context.Context) (io.ReadWriteCloser, error) {
-		return serial.Open(name, &mode)
-	}, o)
+	return NewOpener(name, printer.OpenSerial(name, mode), o)
 }
 
 // DialTCP is a network printer's raw port, usually host:9100. The
@@ -182,118 +170,49 @@ func DialTCP(addr string, o Opts) (*Dev, error) {
 	if timeout <= 0 {
 		timeout = DefaultOpts.DialTimeout
 	}
-	return NewOpener(addr, func(ctx context.Context) (io.ReadWriteCloser, error) {
-		nd := net.Dialer{Timeout: timeout}
-		return nd.DialContext(ctx, "tcp", addr)
-	}, o)
+	return NewOpener(addr, printer.DialTCP(addr, timeout), o)
 }
 
 // Kind is protocol.OutputPrinter.
 func (d *Dev) Kind() string { return protocol.OutputPrinter }
 
 // Health is the state found at the last status check.
-func (d *Dev) Health() health.Health {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	return d.health
-}
+func (d *Dev) Health() health.Health { return d.c.Health() }
 
 // LastStatus is the status decoded at the last check.
-func (d *Dev) LastStatus() Status {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	return d.last
-}
-
-func (d *Dev) setHealth(ok bool, msg string) {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	d.health.OK = ok
-	d.health.Checked = time.Now()
-	if msg != "" {
-		d.health.LastError = msg
-	}
-}
+func (d *Dev) LastStatus() Status { return d.c.LastStatus() }
 
 // Close closes the link.
-func (d *Dev) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.dropPort()
-}
-
-func (d *Dev) dropPort() error {
-	if d.port == nil {
-		return nil
-	}
-	err := d.port.Close()
-	d.port = nil
-	return err
-}
-
-// link returns the port, opening it if needed; fresh says it was just opened.
-func (d *Dev) link(ctx context.Context) (p *Port, fresh bool, err error) {
-	if d.port != nil && (d.open == nil || d.port.Alive()) {
-		return d.port, false, nil
-	}
-	_ = d.dropPort()
-	if d.open == nil {
-		return nil, false, errors.New("link closed")
-	}
-	rwc, err := d.open(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	d.port = NewPort(rwc, d.o.WriteTimeout)
-	return d.port, true, nil
-}
+func (d *Dev) Close() error { return d.c.Close() }
 
 // Check asks the printer for its status (DLE EOT 1..4) and updates Health.
 func (d *Dev) Check(ctx context.Context) (Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.c.Lock()
+	defer d.c.Unlock()
 	return d.checkLocked(ctx)
 }
 
 func (d *Dev) checkLocked(ctx context.Context) (Status, error) {
-	for attempt := 0; ; attempt++ {
-		p, fresh, err := d.link(ctx)
-		if err != nil {
-			err = fmt.Errorf("printer not connected: %w", err)
-			d.setHealth(false, err.Error())
-			return Status{}, err
-		}
-		p.Drain()
-		st, err := d.query(ctx, p)
-		if err != nil && isLinkErr(err) && d.open != nil {
-			// The link is gone (the printer closed an idle connection):
-			// reopen once, unless it was opened just now.
-			_ = d.dropPort()
-			if !fresh && attempt == 0 {
-				continue
-			}
-		}
-		return st, err
-	}
+	return d.c.Check(ctx, d.query, isLinkErr)
 }
 
 // isLinkErr reports whether err means the link is gone (and is worth
-// reopening), as opposed to a printer that did not answer in time.
+// reopening), as opposed to a printer that did not answer in time or
+// answered nonsense.
 func isLinkErr(err error) bool {
-	return err != nil && !errors.Is(err, ErrNoAnswer) && !errors.Is(err, ErrBadStatus) && !errors.Is(err, ErrNoReads) &&
-		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return printer.IsLinkErr(err) && !errors.Is(err, ErrBadStatus)
 }
 
 // query sends DLE EOT 1..4 at once (Epson allows up to four in a row) and
 // reads the four answers in order. A GS r answer met on the way marks the
 // job confirmed; other bytes are skipped.
-func (d *Dev) query(ctx context.Context, p *Port) (Status, error) {
+func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 	var q []byte
 	for n := byte(1); n <= 4; n++ {
 		q = append(q, StatusQuery(n)...)
 	}
 	if err := p.Write(ctx, q); err != nil {
-		d.setHealth(false, "printer link: "+err.Error())
+		d.c.SetHealth(false, "printer link: "+err.Error())
 		return Status{}, err
 	}
 	var raw [4]byte
@@ -302,16 +221,16 @@ func (d *Dev) query(ctx context.Context, p *Port) (Status, error) {
 		b, err := p.Next(ctx, time.Until(deadline))
 		if err != nil {
 			msg := "printer link: " + err.Error()
-			if errors.Is(err, ErrNoReads) {
+			if errors.Is(err, printer.ErrNoReads) {
 				err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
 				msg = err.Error()
 			}
-			if errors.Is(err, ErrNoAnswer) {
+			if errors.Is(err, printer.ErrNoAnswer) {
 				err = fmt.Errorf("printer not answering (%d of 4 status bytes in %v): %w", i, d.o.StatusTimeout, err)
 				msg = err.Error()
 			}
 			if ctx.Err() == nil {
-				d.setHealth(false, msg)
+				d.c.SetHealth(false, msg)
 			}
 			return Status{}, err
 		}
@@ -325,16 +244,14 @@ func (d *Dev) query(ctx context.Context, p *Port) (Status, error) {
 	}
 	st, err := DecodeStatus(raw)
 	if err != nil {
-		d.setHealth(false, err.Error())
+		d.c.SetHealth(false, err.Error())
 		return st, err
 	}
-	d.hmu.Lock()
-	d.last = st
-	d.hmu.Unlock()
+	d.c.SetLast(st)
 	if pr := st.Problem(); pr != "" {
-		d.setHealth(false, pr)
+		d.c.SetHealth(false, pr)
 	} else {
-		d.setHealth(true, st.Warning())
+		d.c.SetHealth(true, st.Warning())
 	}
 	return st, nil
 }
@@ -344,36 +261,16 @@ func (d *Dev) query(ctx context.Context, p *Port) (Status, error) {
 // after. Paper out, cover open, a cutter jam or silence are a failed play
 // with that reason. A file that cannot be printed is an error.
 func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.Result, error) {
-	clk := d.o.Clock
-	start := clk.Now()
-	res := output.Result{Start: start}
-	job, err := d.job(it, path, start)
-	if err != nil {
-		return res, err
-	}
-	d.mu.Lock()
-	reason := d.run(ctx, job)
-	d.mu.Unlock()
-	if reason == "" {
-		res.Played = true
-		if rest := time.Duration(it.DurationMS)*time.Millisecond - clk.Since(start); rest > 0 {
-			select {
-			case <-clk.After(rest):
-			case <-ctx.Done():
-				// The paper is out of the printer: it was played, only the
-				// hold was cut short.
-			}
+	hold := time.Duration(it.DurationMS) * time.Millisecond
+	return printer.Play(ctx, d.o.Clock, hold, d.o.NoStatus, func(start time.Time) (string, error) {
+		job, err := d.job(it, path, start)
+		if err != nil {
+			return "", err
 		}
-	} else if ctx.Err() != nil {
-		reason = "interrupted: " + reason
-	}
-	if res.Played && d.o.NoStatus {
-		reason = "unconfirmed: the printer cannot report status on this link"
-	}
-	res.Reason = reason
-	res.End = clk.Now()
-	res.Mono = clk.Since(start)
-	return res, nil
+		d.c.Lock()
+		defer d.c.Unlock()
+		return d.run(ctx, job), nil
+	})
 }
 
 // run sends one job and returns why it failed, "" if it printed.
@@ -388,9 +285,9 @@ func (d *Dev) run(ctx context.Context, job []byte) string {
 			return pr
 		}
 	}
-	p, _, err := d.link(ctx)
+	p, _, err := d.c.Link(ctx)
 	if err != nil {
-		d.setHealth(false, "printer not connected: "+err.Error())
+		d.c.SetHealth(false, "printer not connected: "+err.Error())
 		return "printer not connected: " + err.Error()
 	}
 	if !d.o.NoStatus && !d.o.NoConfirm {
@@ -398,13 +295,13 @@ func (d *Dev) run(ctx context.Context, job []byte) string {
 	}
 	if err := p.Write(ctx, job); err != nil {
 		if ctx.Err() == nil {
-			d.setHealth(false, "printer link: "+err.Error())
-			_ = d.dropPort()
+			d.c.SetHealth(false, "printer link: "+err.Error())
+			_ = d.c.Drop()
 		}
 		return "printer link: " + err.Error()
 	}
 	if d.o.NoStatus {
-		d.setHealth(true, "no status channel: plays are not confirmed by the printer")
+		d.c.SetHealth(true, "no status channel: plays are not confirmed by the printer")
 		return ""
 	}
 	if !d.o.NoConfirm {
@@ -415,7 +312,7 @@ func (d *Dev) run(ctx context.Context, job []byte) string {
 	st, err := d.query(ctx, p)
 	if err != nil {
 		if isLinkErr(err) {
-			_ = d.dropPort()
+			_ = d.c.Drop()
 		}
 		return err.Error()
 	}
@@ -426,7 +323,7 @@ func (d *Dev) run(ctx context.Context, job []byte) string {
 // once it has processed the job. Meanwhile it polls DLE EOT, which is
 // answered at once, so that a printer that stopped (paper out mid-job)
 // fails the play now rather than at JobTimeout.
-func (d *Dev) confirm(ctx context.Context, p *Port) string {
+func (d *Dev) confirm(ctx context.Context, p *printer.Port) string {
 	deadline := time.Now().Add(d.o.JobTimeout)
 	for !d.confirmed {
 		b, err := p.Next(ctx, min(d.o.PollInterval, time.Until(deadline)))
@@ -436,17 +333,17 @@ func (d *Dev) confirm(ctx context.Context, p *Port) string {
 				d.confirmed = true
 			}
 			continue
-		case !errors.Is(err, ErrNoAnswer):
+		case !errors.Is(err, printer.ErrNoAnswer):
 			if isLinkErr(err) {
-				d.setHealth(false, "printer link: "+err.Error())
-				_ = d.dropPort()
+				d.c.SetHealth(false, "printer link: "+err.Error())
+				_ = d.c.Drop()
 			}
 			return "printer link: " + err.Error()
 		}
 		st, err := d.query(ctx, p)
 		if err != nil {
 			if isLinkErr(err) {
-				_ = d.dropPort()
+				_ = d.c.Drop()
 			}
 			return err.Error()
 		}
@@ -458,7 +355,7 @@ func (d *Dev) confirm(ctx context.Context, p *Port) string {
 		}
 		if !time.Now().Before(deadline) {
 			msg := fmt.Sprintf("job not confirmed within %v (printer busy or GS r unsupported)", d.o.JobTimeout)
-			d.setHealth(false, msg)
+			d.c.SetHealth(false, msg)
 			return msg
 		}
 	}

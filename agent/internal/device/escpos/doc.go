@@ -20,6 +20,7 @@
 //
 // Links: /dev/usb/lp0 (OpenFile; status needs a bidirectional printer,
 // else Opts.NoStatus), a serial port (OpenSerial) or TCP port 9100
-// (DialTCP), or any io.ReadWriter (New). Port, the bounded-read link, is
-// shared with the TSPL driver.
+// (DialTCP), or any io.ReadWriter (New); the link itself, opened lazily
+// and reopened after it fails, is package printer's, shared with the TSPL
+// driver.
 package escpos

@@ -6,11 +6,10 @@ import (
 	"flag"
 	"image"
 	"image/color"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/guardcast/guardcast/agent/internal/device/printer/printertest"
 	"github.com/guardcast/guardcast/internal/clock"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
@@ -20,20 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from the golden file\ngot:\n%s\nwant:\n%s", name, hex.Dump(got), hex.Dump(want))
-	}
+	printertest.Golden(t, name, got, *update, hex.Dump)
 }
 
 var goldenTime = time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)

@@ -10,10 +10,8 @@ import (
 	_ "image/jpeg" // or JPEG
 	_ "image/png"  // or PNG
 	"io"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/guardcast/guardcast/agent/internal/device/escpos"
 	"github.com/guardcast/guardcast/agent/internal/device/health"
+	"github.com/guardcast/guardcast/agent/internal/device/printer"
 	"github.com/guardcast/guardcast/agent/internal/output"
 	"github.com/guardcast/guardcast/internal/clock"
 	"github.com/guardcast/guardcast/internal/printtmpl"
@@ -134,15 +133,8 @@ func (o *Opts) fill() error {
 
 // Dev is a TSPL label printer as an output of kind "printer".
 type Dev struct {
-	o    Opts
-	open func(ctx context.Context) (io.ReadWriteCloser, error) // nil: fixed link
-
-	mu   sync.Mutex // one job at a time; guards port
-	port *escpos.Port
-
-	hmu    sync.Mutex
-	health health.Health
-	last   Status
+	o Opts
+	c *printer.Conn[Status]
 }
 
 var (
@@ -155,30 +147,26 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	return &Dev{o: o, port: escpos.NewPort(rw, o.WriteTimeout)}, nil
+	return &Dev{o: o, c: printer.NewConn[Status](rw, o.WriteTimeout)}, nil
 }
 
 // NewOpener returns a driver that opens its link when needed and again
 // after it fails.
-func NewOpener(open func(ctx context.Context) (io.ReadWriteCloser, error), o Opts) (*Dev, error) {
+func NewOpener(open printer.Opener, o Opts) (*Dev, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	return &Dev{o: o, open: open}, nil
+	return &Dev{o: o, c: printer.NewOpenerConn[Status](open, o.WriteTimeout)}, nil
 }
 
 // OpenFile is a label printer behind a device file (/dev/usb/lp0).
 func OpenFile(path string, o Opts) (*Dev, error) {
-	return NewOpener(func(context.Context) (io.ReadWriteCloser, error) {
-		return os.OpenFile(path, os.O_RDWR, 0)
-	}, o)
+	return NewOpener(printer.OpenFile(path), o)
 }
 
 // OpenSerial is a label printer on a serial port.
 func OpenSerial(name string, mode serial.Mode, o Opts) (*Dev, error) {
-	return NewOpener(func(context.Context) (io.ReadWriteCloser, error) {
-		return serial.Open(name, &mode)
-	}, o)
+	return NewOpener(printer.OpenSerial(name, mode), o)
 }
 
 // DialTCP is a network label printer, usually host:9100.
@@ -187,132 +175,59 @@ func DialTCP(addr string, o Opts) (*Dev, error) {
 	if timeout <= 0 {
 		timeout = DefaultOpts.DialTimeout
 	}
-	return NewOpener(func(ctx context.Context) (io.ReadWriteCloser, error) {
-		nd := net.Dialer{Timeout: timeout}
-		return nd.DialContext(ctx, "tcp", addr)
-	}, o)
+	return NewOpener(printer.DialTCP(addr, timeout), o)
 }
 
 // Kind is protocol.OutputPrinter.
 func (d *Dev) Kind() string { return protocol.OutputPrinter }
 
 // Health is the state found at the last status check.
-func (d *Dev) Health() health.Health {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	return d.health
-}
+func (d *Dev) Health() health.Health { return d.c.Health() }
 
 // LastStatus is the status decoded at the last check.
-func (d *Dev) LastStatus() Status {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	return d.last
-}
-
-func (d *Dev) setHealth(ok bool, msg string) {
-	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	d.health.OK = ok
-	d.health.Checked = time.Now()
-	if msg != "" {
-		d.health.LastError = msg
-	}
-}
+func (d *Dev) LastStatus() Status { return d.c.LastStatus() }
 
 // Close closes the link.
-func (d *Dev) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.dropPort()
-}
-
-func (d *Dev) dropPort() error {
-	if d.port == nil {
-		return nil
-	}
-	err := d.port.Close()
-	d.port = nil
-	return err
-}
-
-func (d *Dev) link(ctx context.Context) (p *escpos.Port, fresh bool, err error) {
-	if d.port != nil && (d.open == nil || d.port.Alive()) {
-		return d.port, false, nil
-	}
-	_ = d.dropPort()
-	if d.open == nil {
-		return nil, false, errors.New("link closed")
-	}
-	rwc, err := d.open(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	d.port = escpos.NewPort(rwc, d.o.WriteTimeout)
-	return d.port, true, nil
-}
-
-func isLinkErr(err error) bool {
-	return err != nil && !errors.Is(err, escpos.ErrNoAnswer) && !errors.Is(err, escpos.ErrNoReads) &&
-		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-}
+func (d *Dev) Close() error { return d.c.Close() }
 
 // Check asks the printer for its status (<ESC>!?) and updates Health.
 func (d *Dev) Check(ctx context.Context) (Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.c.Lock()
+	defer d.c.Unlock()
 	return d.checkLocked(ctx)
 }
 
 func (d *Dev) checkLocked(ctx context.Context) (Status, error) {
-	for attempt := 0; ; attempt++ {
-		p, fresh, err := d.link(ctx)
-		if err != nil {
-			err = fmt.Errorf("printer not connected: %w", err)
-			d.setHealth(false, err.Error())
-			return Status{}, err
-		}
-		p.Drain()
-		st, err := d.query(ctx, p)
-		if err != nil && isLinkErr(err) && d.open != nil {
-			_ = d.dropPort()
-			if !fresh && attempt == 0 {
-				continue
-			}
-		}
-		return st, err
-	}
+	return d.c.Check(ctx, d.query, printer.IsLinkErr)
 }
 
-func (d *Dev) query(ctx context.Context, p *escpos.Port) (Status, error) {
+func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 	if err := p.Write(ctx, StatusQuery()); err != nil {
-		d.setHealth(false, "printer link: "+err.Error())
+		d.c.SetHealth(false, "printer link: "+err.Error())
 		return Status{}, err
 	}
 	b, err := p.Next(ctx, d.o.StatusTimeout)
 	if err != nil {
 		msg := "printer link: " + err.Error()
-		if errors.Is(err, escpos.ErrNoReads) {
+		if errors.Is(err, printer.ErrNoReads) {
 			err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
 			msg = err.Error()
 		}
-		if errors.Is(err, escpos.ErrNoAnswer) {
+		if errors.Is(err, printer.ErrNoAnswer) {
 			err = fmt.Errorf("printer not answering (no status in %v): %w", d.o.StatusTimeout, err)
 			msg = err.Error()
 		}
 		if ctx.Err() == nil {
-			d.setHealth(false, msg)
+			d.c.SetHealth(false, msg)
 		}
 		return Status{}, err
 	}
 	st := DecodeStatus(b)
-	d.hmu.Lock()
-	d.last = st
-	d.hmu.Unlock()
+	d.c.SetLast(st)
 	if pr := st.Problem(); pr != "" {
-		d.setHealth(false, pr)
+		d.c.SetHealth(false, pr)
 	} else {
-		d.setHealth(true, "")
+		d.c.SetHealth(true, "")
 	}
 	return st, nil
 }
@@ -323,34 +238,16 @@ func (d *Dev) query(ctx context.Context, p *escpos.Port) (Status, error) {
 // Head open, paper out, a jam, no ribbon or silence fail the play with
 // that reason. A file that cannot be laid out is an error.
 func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.Result, error) {
-	clk := d.o.Clock
-	start := clk.Now()
-	res := output.Result{Start: start}
-	job, err := d.job(it, path, start)
-	if err != nil {
-		return res, err
-	}
-	d.mu.Lock()
-	reason := d.run(ctx, job)
-	d.mu.Unlock()
-	if reason == "" {
-		res.Played = true
-		if rest := time.Duration(it.DurationMS)*time.Millisecond - clk.Since(start); rest > 0 {
-			select {
-			case <-clk.After(rest):
-			case <-ctx.Done(): // the label is out: played, only the hold cut short
-			}
+	hold := time.Duration(it.DurationMS) * time.Millisecond
+	return printer.Play(ctx, d.o.Clock, hold, d.o.NoStatus, func(start time.Time) (string, error) {
+		job, err := d.job(it, path, start)
+		if err != nil {
+			return "", err
 		}
-	} else if ctx.Err() != nil {
-		reason = "interrupted: " + reason
-	}
-	if res.Played && d.o.NoStatus {
-		reason = "unconfirmed: the printer cannot report status on this link"
-	}
-	res.Reason = reason
-	res.End = clk.Now()
-	res.Mono = clk.Since(start)
-	return res, nil
+		d.c.Lock()
+		defer d.c.Unlock()
+		return d.run(ctx, job), nil
+	})
 }
 
 func (d *Dev) run(ctx context.Context, job []byte) string {
@@ -363,34 +260,34 @@ func (d *Dev) run(ctx context.Context, job []byte) string {
 			return pr
 		}
 	}
-	p, _, err := d.link(ctx)
+	p, _, err := d.c.Link(ctx)
 	if err != nil {
-		d.setHealth(false, "printer not connected: "+err.Error())
+		d.c.SetHealth(false, "printer not connected: "+err.Error())
 		return "printer not connected: " + err.Error()
 	}
 	if err := p.Write(ctx, job); err != nil {
 		if ctx.Err() == nil {
-			d.setHealth(false, "printer link: "+err.Error())
-			_ = d.dropPort()
+			d.c.SetHealth(false, "printer link: "+err.Error())
+			_ = d.c.Drop()
 		}
 		return "printer link: " + err.Error()
 	}
 	if d.o.NoStatus {
-		d.setHealth(true, "no status channel: plays are not confirmed by the printer")
+		d.c.SetHealth(true, "no status channel: plays are not confirmed by the printer")
 		return ""
 	}
 	return d.watch(ctx, p)
 }
 
 // watch polls the status after a job until the label is done.
-func (d *Dev) watch(ctx context.Context, p *escpos.Port) string {
+func (d *Dev) watch(ctx context.Context, p *printer.Port) string {
 	start := time.Now()
 	seen := false
 	for {
 		st, err := d.query(ctx, p)
 		if err != nil {
-			if isLinkErr(err) {
-				_ = d.dropPort()
+			if printer.IsLinkErr(err) {
+				_ = d.c.Drop()
 			}
 			return err.Error()
 		}
@@ -405,7 +302,7 @@ func (d *Dev) watch(ctx context.Context, p *escpos.Port) string {
 		}
 		if time.Since(start) >= d.o.JobTimeout {
 			msg := fmt.Sprintf("label still printing after %v", d.o.JobTimeout)
-			d.setHealth(false, msg)
+			d.c.SetHealth(false, msg)
 			return msg
 		}
 		t := time.NewTimer(d.o.PollInterval)

@@ -17,6 +17,6 @@
 // printing). A fault or silence fails the play with that reason and makes
 // Health not OK.
 //
-// Links are those of package escpos (usblp device file, serial, TCP 9100),
-// through escpos.Port.
+// Links are those of package printer (usblp device file, serial, TCP 9100),
+// shared with the ESC/POS driver.
 package tspl

@@ -12,9 +12,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"sync"
 	"time"
+
+	"github.com/guardcast/guardcast/agent/internal/device/printer/printertest"
 )
 
 // State is the condition the fake reports.
@@ -89,76 +90,37 @@ type Record struct {
 
 // Printer is the fake.
 type Printer struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	srv *printertest.Server
 
-	mu      sync.Mutex
-	state   State
-	failAt  int64 // switch to next after this many bytes in total; <0: never
-	next    State
-	rec     Record
-	conns   map[io.Closer]bool
-	closed  bool
-	changed chan struct{}
+	mu     sync.Mutex
+	state  State
+	failAt int64 // switch to next after this many bytes in total; <0: never
+	next   State
+	rec    Record
 }
 
 // New returns a fake that serves nothing until Listen or Attach.
 func New() *Printer {
-	return &Printer{failAt: -1, conns: map[io.Closer]bool{}, changed: make(chan struct{})}
+	p := &Printer{failAt: -1}
+	p.srv = printertest.NewServer(p.Serve)
+	return p
 }
 
 // Listen returns a fake listening on 127.0.0.1 on a free port.
 func Listen() (*Printer, error) {
 	p := New()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := p.srv.Listen(); err != nil {
 		return nil, err
 	}
-	p.ln = ln
-	p.wg.Add(1)
-	go p.accept()
 	return p, nil
 }
 
 // Addr is the host:port the fake listens on.
-func (p *Printer) Addr() string { return p.ln.Addr().String() }
-
-func (p *Printer) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.Attach(c) {
-			return
-		}
-	}
-}
+func (p *Printer) Addr() string { return p.srv.Addr() }
 
 // Attach serves rwc (a TCP connection, a pty master) until its reads fail;
 // Close closes it. It returns false if the fake is already closed.
-func (p *Printer) Attach(rwc io.ReadWriteCloser) bool {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		_ = rwc.Close()
-		return false
-	}
-	p.conns[rwc] = true
-	p.wg.Add(1)
-	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		_ = p.Serve(rwc)
-		p.mu.Lock()
-		delete(p.conns, rwc)
-		p.notify()
-		p.mu.Unlock()
-		_ = rwc.Close()
-	}()
-	return true
-}
+func (p *Printer) Attach(rwc io.ReadWriteCloser) bool { return p.srv.Attach(rwc) }
 
 // Serve parses rw and answers on it until a read fails; it returns that
 // error (io.EOF when the driver hung up).
@@ -178,7 +140,7 @@ func (p *Printer) Serve(rw io.ReadWriter) error {
 				p.state, p.failAt = p.next, -1
 			}
 			p.rec.Chinese = pr.chinese
-			p.notify()
+			p.srv.Notify()
 			p.mu.Unlock()
 		}
 		if len(out) > 0 {
@@ -249,11 +211,6 @@ func (p *Printer) event(e Event, out []byte) []byte {
 	return out
 }
 
-func (p *Printer) notify() {
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
 // SetState sets what the fake reports from now on.
 func (p *Printer) SetState(s State) {
 	p.mu.Lock()
@@ -300,57 +257,15 @@ func (p *Printer) Reset() {
 
 // Wait blocks until cond holds for the record or ctx ends.
 func (p *Printer) Wait(ctx context.Context, cond func(Record) bool) error {
-	for {
-		p.mu.Lock()
-		ch := p.changed
-		p.mu.Unlock()
-		if cond(p.Record()) {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return errors.New("escpostest: condition not met: " + ctx.Err().Error())
-		}
+	if err := p.srv.Wait(ctx, func() bool { return cond(p.Record()) }); err != nil {
+		return errors.New("escpostest: condition not met: " + err.Error())
 	}
+	return nil
 }
 
 // HangUp closes every open connection, as a network printer does with an
 // idle one, and waits until they are served no more. Listening goes on.
-func (p *Printer) HangUp() {
-	p.mu.Lock()
-	var cs []io.Closer
-	for c := range p.conns {
-		cs = append(cs, c)
-	}
-	p.mu.Unlock()
-	for _, c := range cs {
-		_ = c.Close()
-	}
-	for {
-		p.mu.Lock()
-		n := len(p.conns)
-		ch := p.changed
-		p.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		<-ch
-	}
-}
+func (p *Printer) HangUp() { p.srv.HangUp() }
 
 // Close stops listening, closes every connection and waits for them.
-func (p *Printer) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	var err error
-	if p.ln != nil {
-		err = p.ln.Close()
-	}
-	p.wg.Wait()
-	return err
-}
+func (p *Printer) Close() error { return p.srv.Close() }

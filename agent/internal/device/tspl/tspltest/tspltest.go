@@ -12,9 +12,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"sync"
 	"time"
+
+	"github.com/guardcast/guardcast/agent/internal/device/printer/printertest"
 )
 
 // Status bits of the <ESC>!? answer.
@@ -49,8 +50,7 @@ type Record struct {
 
 // Printer is the fake.
 type Printer struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	srv *printertest.Server
 
 	mu       sync.Mutex
 	status   byte
@@ -61,63 +61,30 @@ type Printer struct {
 	printing int
 	rec      Record
 	cur      Label
-	conns    map[io.Closer]bool
-	closed   bool
-	changed  chan struct{}
 }
 
 // New returns a fake that serves nothing until Listen or Attach.
 func New() *Printer {
-	return &Printer{failAt: -1, printFor: 2, conns: map[io.Closer]bool{}, changed: make(chan struct{}),
-		rec: Record{Setup: map[string]string{}}}
+	p := &Printer{failAt: -1, printFor: 2, rec: Record{Setup: map[string]string{}}}
+	p.srv = printertest.NewServer(p.Serve)
+	return p
 }
 
 // Listen returns a fake listening on 127.0.0.1 on a free port.
 func Listen() (*Printer, error) {
 	p := New()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := p.srv.Listen(); err != nil {
 		return nil, err
 	}
-	p.ln = ln
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil || !p.Attach(c) {
-				return
-			}
-		}
-	}()
 	return p, nil
 }
 
 // Addr is the host:port the fake listens on.
-func (p *Printer) Addr() string { return p.ln.Addr().String() }
+func (p *Printer) Addr() string { return p.srv.Addr() }
 
-// Attach serves rwc until its reads fail; Close closes it.
-func (p *Printer) Attach(rwc io.ReadWriteCloser) bool {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		_ = rwc.Close()
-		return false
-	}
-	p.conns[rwc] = true
-	p.wg.Add(1)
-	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		_ = p.Serve(rwc)
-		_ = rwc.Close()
-		p.mu.Lock()
-		delete(p.conns, rwc)
-		p.notify()
-		p.mu.Unlock()
-	}()
-	return true
-}
+// Attach serves rwc (a TCP connection, a pty master) until its reads fail;
+// Close closes it. It returns false if the fake is already closed.
+func (p *Printer) Attach(rwc io.ReadWriteCloser) bool { return p.srv.Attach(rwc) }
 
 // Serve parses rw and answers on it until a read fails.
 func (p *Printer) Serve(rw io.ReadWriter) error {
@@ -135,7 +102,7 @@ func (p *Printer) Serve(rw io.ReadWriter) error {
 			if sw {
 				p.status, p.failAt = p.next, -1
 			}
-			p.notify()
+			p.srv.Notify()
 			p.mu.Unlock()
 		}
 		if len(out) > 0 {
@@ -218,11 +185,6 @@ func (p *Printer) event(e Event, out []byte) []byte {
 	return out
 }
 
-func (p *Printer) notify() {
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
 // SetStatus sets the byte <ESC>!? answers (0: ready).
 func (p *Printer) SetStatus(b byte) {
 	p.mu.Lock()
@@ -277,55 +239,15 @@ func (p *Printer) Reset() {
 
 // Wait blocks until cond holds for the record or ctx ends.
 func (p *Printer) Wait(ctx context.Context, cond func(Record) bool) error {
-	for {
-		p.mu.Lock()
-		ch := p.changed
-		p.mu.Unlock()
-		if cond(p.Record()) {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return errors.New("tspltest: condition not met: " + ctx.Err().Error())
-		}
+	if err := p.srv.Wait(ctx, func() bool { return cond(p.Record()) }); err != nil {
+		return errors.New("tspltest: condition not met: " + err.Error())
 	}
+	return nil
 }
 
-// HangUp closes every open connection and waits until they end.
-func (p *Printer) HangUp() {
-	p.mu.Lock()
-	var cs []io.Closer
-	for c := range p.conns {
-		cs = append(cs, c)
-	}
-	p.mu.Unlock()
-	for _, c := range cs {
-		_ = c.Close()
-	}
-	for {
-		p.mu.Lock()
-		n, ch := len(p.conns), p.changed
-		p.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		<-ch
-	}
-}
+// HangUp closes every open connection, as a network printer does with an
+// idle one, and waits until they are served no more. Listening goes on.
+func (p *Printer) HangUp() { p.srv.HangUp() }
 
 // Close stops listening, closes every connection and waits for them.
-func (p *Printer) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	var err error
-	if p.ln != nil {
-		err = p.ln.Close()
-	}
-	p.wg.Wait()
-	return err
-}
+func (p *Printer) Close() error { return p.srv.Close() }

@@ -1,4 +1,4 @@
-package escpos
+package printer
 
 import (
 	"context"
@@ -24,7 +24,7 @@ var (
 // a TCP connection) with reads that are bounded and cancellable whatever
 // the transport. One goroutine, owned by the Port and ended by Close,
 // reads everything the printer sends; Next takes from it with a
-// timeout. The TSPL driver uses it too.
+// timeout.
 type Port struct {
 	rw           io.ReadWriter
 	writeTimeout time.Duration
