@@ -220,19 +220,7 @@ func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 	for i := 0; i < 4; {
 		b, err := p.Next(ctx, time.Until(deadline))
 		if err != nil {
-			msg := "printer link: " + err.Error()
-			if errors.Is(err, printer.ErrNoReads) {
-				err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
-				msg = err.Error()
-			}
-			if errors.Is(err, printer.ErrNoAnswer) {
-				err = fmt.Errorf("printer not answering (%d of 4 status bytes in %v): %w", i, d.o.StatusTimeout, err)
-				msg = err.Error()
-			}
-			if ctx.Err() == nil {
-				d.c.SetHealth(false, msg)
-			}
-			return Status{}, err
+			return Status{}, d.c.ReadFailed(ctx, err, fmt.Sprintf("printer not answering (%d of 4 status bytes in %v)", i, d.o.StatusTimeout))
 		}
 		switch {
 		case IsStatusByte(b):
@@ -247,12 +235,7 @@ func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 		d.c.SetHealth(false, err.Error())
 		return st, err
 	}
-	d.c.SetLast(st)
-	if pr := st.Problem(); pr != "" {
-		d.c.SetHealth(false, pr)
-	} else {
-		d.c.SetHealth(true, st.Warning())
-	}
+	d.c.Record(st, st.Warning())
 	return st, nil
 }
 
@@ -261,62 +244,27 @@ func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 // after. Paper out, cover open, a cutter jam or silence are a failed play
 // with that reason. A file that cannot be printed is an error.
 func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.Result, error) {
-	hold := time.Duration(it.DurationMS) * time.Millisecond
-	return printer.Play(ctx, d.o.Clock, hold, d.o.NoStatus, func(start time.Time) (string, error) {
-		job, err := d.job(it, path, start)
-		if err != nil {
-			return "", err
-		}
-		d.c.Lock()
-		defer d.c.Unlock()
-		return d.run(ctx, job), nil
-	})
+	return d.c.Play(ctx, d.o.Clock, time.Duration(it.DurationMS)*time.Millisecond, d.o.NoStatus,
+		func(start time.Time) ([]byte, error) { return d.job(it, path, start) }, d.run)
 }
 
 // run sends one job and returns why it failed, "" if it printed.
 func (d *Dev) run(ctx context.Context, job []byte) string {
 	d.confirmed = false
-	if !d.o.NoStatus {
-		st, err := d.checkLocked(ctx)
-		if err != nil {
-			return err.Error()
-		}
-		if pr := st.Problem(); pr != "" {
-			return pr
-		}
-	}
-	p, _, err := d.c.Link(ctx)
-	if err != nil {
-		d.c.SetHealth(false, "printer not connected: "+err.Error())
-		return "printer not connected: " + err.Error()
-	}
 	if !d.o.NoStatus && !d.o.NoConfirm {
 		job = append(job, PaperQuery()...)
 	}
-	if err := p.Write(ctx, job); err != nil {
-		if ctx.Err() == nil {
-			d.c.SetHealth(false, "printer link: "+err.Error())
-			_ = d.c.Drop()
-		}
-		return "printer link: " + err.Error()
-	}
-	if d.o.NoStatus {
-		d.c.SetHealth(true, "no status channel: plays are not confirmed by the printer")
-		return ""
+	p, reason := d.c.Send(ctx, job, d.o.NoStatus, d.checkLocked)
+	if p == nil {
+		return reason
 	}
 	if !d.o.NoConfirm {
 		if reason := d.confirm(ctx, p); reason != "" {
 			return reason
 		}
 	}
-	st, err := d.query(ctx, p)
-	if err != nil {
-		if isLinkErr(err) {
-			_ = d.c.Drop()
-		}
-		return err.Error()
-	}
-	return st.Problem()
+	_, reason = d.c.Poll(ctx, p, d.query, isLinkErr)
+	return reason
 }
 
 // confirm waits for the answer to GS r 1, which the printer gives only
@@ -340,15 +288,8 @@ func (d *Dev) confirm(ctx context.Context, p *printer.Port) string {
 			}
 			return "printer link: " + err.Error()
 		}
-		st, err := d.query(ctx, p)
-		if err != nil {
-			if isLinkErr(err) {
-				_ = d.c.Drop()
-			}
-			return err.Error()
-		}
-		if pr := st.Problem(); pr != "" {
-			return pr
+		if _, reason := d.c.Poll(ctx, p, d.query, isLinkErr); reason != "" {
+			return reason
 		}
 		if d.confirmed {
 			break

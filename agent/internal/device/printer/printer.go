@@ -61,13 +61,19 @@ func IsLinkErr(err error) bool {
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
+// Status is a driver's decoded printer status.
+type Status interface {
+	// Problem says why the printer cannot print now, "" if it can.
+	Problem() string
+}
+
 // Conn is a driver's link to its printer and what it last learnt from it.
 // S is the driver's decoded status.
 //
 // The job lock (Lock, Unlock) guards the link: Link, Drop and Check are
 // called with it held. Health, LastStatus, SetHealth and SetLast have a
 // lock of their own and may be called at any time.
-type Conn[S any] struct {
+type Conn[S Status] struct {
 	open         Opener // nil: fixed link
 	writeTimeout time.Duration
 
@@ -81,13 +87,13 @@ type Conn[S any] struct {
 
 // NewConn returns a Conn on an open link. The link is used until it fails
 // and is not reopened.
-func NewConn[S any](rw io.ReadWriter, writeTimeout time.Duration) *Conn[S] {
+func NewConn[S Status](rw io.ReadWriter, writeTimeout time.Duration) *Conn[S] {
 	return &Conn[S]{writeTimeout: writeTimeout, port: NewPort(rw, writeTimeout)}
 }
 
 // NewOpenerConn returns a Conn that opens its link with open when it is
 // first needed and again after it fails.
-func NewOpenerConn[S any](open Opener, writeTimeout time.Duration) *Conn[S] {
+func NewOpenerConn[S Status](open Opener, writeTimeout time.Duration) *Conn[S] {
 	return &Conn[S]{open: open, writeTimeout: writeTimeout}
 }
 
@@ -191,19 +197,104 @@ func (c *Conn[S]) Check(ctx context.Context, query func(context.Context, *Port) 
 	}
 }
 
-// Play runs one printed item as an output play: print builds the job
-// (the item's start time is what templates are filled with) and sends it,
-// returning why the printer did not print it ("" if it did) or an error
-// if the item cannot be printed at all. A printed item is held until
-// hold has passed since start; a failure while ctx ended is reported as
-// "interrupted". With noStatus a printed item is reported unconfirmed.
-func Play(ctx context.Context, clk clock.Clock, hold time.Duration, noStatus bool, print func(start time.Time) (reason string, err error)) (output.Result, error) {
+// Record keeps st as the last status and sets Health from it: not OK
+// with its problem, or OK with warning (if not empty) as the last error.
+func (c *Conn[S]) Record(st S, warning string) {
+	c.SetLast(st)
+	if pr := st.Problem(); pr != "" {
+		c.SetHealth(false, pr)
+	} else {
+		c.SetHealth(true, warning)
+	}
+}
+
+// ReadFailed turns a failed read of a status answer into the error the
+// query returns, and records it in Health unless ctx ended: a link that
+// cannot be read says to set NoStatus, silence is said as notAnswering
+// ("printer not answering (…)"), anything else is the link's failure.
+func (c *Conn[S]) ReadFailed(ctx context.Context, err error, notAnswering string) error {
+	msg := "printer link: " + err.Error()
+	if errors.Is(err, ErrNoReads) {
+		err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
+		msg = err.Error()
+	}
+	if errors.Is(err, ErrNoAnswer) {
+		err = fmt.Errorf("%s: %w", notAnswering, err)
+		msg = err.Error()
+	}
+	if ctx.Err() == nil {
+		c.SetHealth(false, msg)
+	}
+	return err
+}
+
+// Send starts a job, the job lock held: unless noStatus, it asks for the
+// status with check and refuses the job on a problem; then it writes
+// job. It returns the port to follow the job on, or nil and why the job
+// failed: "" if it was written on a link with no status, which is all
+// that can be known of it.
+func (c *Conn[S]) Send(ctx context.Context, job []byte, noStatus bool, check func(context.Context) (S, error)) (*Port, string) {
+	if !noStatus {
+		st, err := check(ctx)
+		if err != nil {
+			return nil, err.Error()
+		}
+		if pr := st.Problem(); pr != "" {
+			return nil, pr
+		}
+	}
+	p, _, err := c.Link(ctx)
+	if err != nil {
+		c.SetHealth(false, "printer not connected: "+err.Error())
+		return nil, "printer not connected: " + err.Error()
+	}
+	if err := p.Write(ctx, job); err != nil {
+		if ctx.Err() == nil {
+			c.SetHealth(false, "printer link: "+err.Error())
+			_ = c.Drop()
+		}
+		return nil, "printer link: " + err.Error()
+	}
+	if noStatus {
+		c.SetHealth(true, "no status channel: plays are not confirmed by the printer")
+		return nil, ""
+	}
+	return p, ""
+}
+
+// Poll asks for the status with query while a job is under way, the job
+// lock held. It returns the status and why the job failed: the query's
+// error (the link dropped if isLinkErr says it is gone) or the status's
+// problem; "" if neither.
+func (c *Conn[S]) Poll(ctx context.Context, p *Port, query func(context.Context, *Port) (S, error), isLinkErr func(error) bool) (S, string) {
+	st, err := query(ctx, p)
+	if err != nil {
+		if isLinkErr(err) {
+			_ = c.Drop()
+		}
+		return st, err.Error()
+	}
+	return st, st.Problem()
+}
+
+// Play runs one printed item as an output play: build renders the job
+// (start is what templates are filled with; an error means the item
+// cannot be printed at all) and send, run with the job lock held, prints
+// it and says why the printer did not ("" if it did). A printed item is
+// held until hold has passed since start; a failure while ctx ended is
+// reported as "interrupted". With noStatus a printed item is reported
+// unconfirmed.
+func (c *Conn[S]) Play(ctx context.Context, clk clock.Clock, hold time.Duration, noStatus bool,
+	build func(start time.Time) ([]byte, error), send func(context.Context, []byte) string) (output.Result, error) {
 	start := clk.Now()
 	res := output.Result{Start: start}
-	reason, err := print(start)
+	job, err := build(start)
 	if err != nil {
 		return res, err
 	}
+	c.mu.Lock()
+	reason := send(ctx, job)
+	c.mu.Unlock()
 	if reason == "" {
 		res.Played = true
 		if rest := hold - clk.Since(start); rest > 0 {

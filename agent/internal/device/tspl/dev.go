@@ -208,27 +208,10 @@ func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 	}
 	b, err := p.Next(ctx, d.o.StatusTimeout)
 	if err != nil {
-		msg := "printer link: " + err.Error()
-		if errors.Is(err, printer.ErrNoReads) {
-			err = fmt.Errorf("printer cannot report status over this link (set NoStatus for it): %w", err)
-			msg = err.Error()
-		}
-		if errors.Is(err, printer.ErrNoAnswer) {
-			err = fmt.Errorf("printer not answering (no status in %v): %w", d.o.StatusTimeout, err)
-			msg = err.Error()
-		}
-		if ctx.Err() == nil {
-			d.c.SetHealth(false, msg)
-		}
-		return Status{}, err
+		return Status{}, d.c.ReadFailed(ctx, err, fmt.Sprintf("printer not answering (no status in %v)", d.o.StatusTimeout))
 	}
 	st := DecodeStatus(b)
-	d.c.SetLast(st)
-	if pr := st.Problem(); pr != "" {
-		d.c.SetHealth(false, pr)
-	} else {
-		d.c.SetHealth(true, "")
-	}
+	d.c.Record(st, "")
 	return st, nil
 }
 
@@ -238,43 +221,14 @@ func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 // Head open, paper out, a jam, no ribbon or silence fail the play with
 // that reason. A file that cannot be laid out is an error.
 func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.Result, error) {
-	hold := time.Duration(it.DurationMS) * time.Millisecond
-	return printer.Play(ctx, d.o.Clock, hold, d.o.NoStatus, func(start time.Time) (string, error) {
-		job, err := d.job(it, path, start)
-		if err != nil {
-			return "", err
-		}
-		d.c.Lock()
-		defer d.c.Unlock()
-		return d.run(ctx, job), nil
-	})
+	return d.c.Play(ctx, d.o.Clock, time.Duration(it.DurationMS)*time.Millisecond, d.o.NoStatus,
+		func(start time.Time) ([]byte, error) { return d.job(it, path, start) }, d.run)
 }
 
 func (d *Dev) run(ctx context.Context, job []byte) string {
-	if !d.o.NoStatus {
-		st, err := d.checkLocked(ctx)
-		if err != nil {
-			return err.Error()
-		}
-		if pr := st.Problem(); pr != "" {
-			return pr
-		}
-	}
-	p, _, err := d.c.Link(ctx)
-	if err != nil {
-		d.c.SetHealth(false, "printer not connected: "+err.Error())
-		return "printer not connected: " + err.Error()
-	}
-	if err := p.Write(ctx, job); err != nil {
-		if ctx.Err() == nil {
-			d.c.SetHealth(false, "printer link: "+err.Error())
-			_ = d.c.Drop()
-		}
-		return "printer link: " + err.Error()
-	}
-	if d.o.NoStatus {
-		d.c.SetHealth(true, "no status channel: plays are not confirmed by the printer")
-		return ""
+	p, reason := d.c.Send(ctx, job, d.o.NoStatus, d.checkLocked)
+	if p == nil {
+		return reason
 	}
 	return d.watch(ctx, p)
 }
@@ -284,15 +238,9 @@ func (d *Dev) watch(ctx context.Context, p *printer.Port) string {
 	start := time.Now()
 	seen := false
 	for {
-		st, err := d.query(ctx, p)
-		if err != nil {
-			if printer.IsLinkErr(err) {
-				_ = d.c.Drop()
-			}
-			return err.Error()
-		}
-		if pr := st.Problem(); pr != "" {
-			return pr
+		st, reason := d.c.Poll(ctx, p, d.query, printer.IsLinkErr)
+		if reason != "" {
+			return reason
 		}
 		switch {
 		case st.Printing:

@@ -127,32 +127,24 @@ func (p *Printer) Attach(rwc io.ReadWriteCloser) bool { return p.srv.Attach(rwc)
 func (p *Printer) Serve(rw io.ReadWriter) error {
 	var out []byte
 	pr := &Parser{On: func(e Event) { out = p.event(e, out) }}
-	buf := make([]byte, 4096)
-	for {
-		n, err := rw.Read(buf)
-		b := buf[:n]
-		for len(b) > 0 {
-			k, sw := p.take(len(b))
-			_, _ = pr.Write(b[:k])
-			b = b[k:]
-			p.mu.Lock()
-			if sw {
-				p.state, p.failAt = p.next, -1
-			}
-			p.rec.Chinese = pr.chinese
-			p.srv.Notify()
-			p.mu.Unlock()
+	feed := func(b []byte) int {
+		k, sw := p.take(len(b))
+		_, _ = pr.Write(b[:k])
+		p.mu.Lock()
+		if sw {
+			p.state, p.failAt = p.next, -1
 		}
-		if len(out) > 0 {
-			if _, werr := rw.Write(out); werr != nil && err == nil {
-				err = werr
-			}
-			out = out[:0]
-		}
-		if err != nil {
-			return err
-		}
+		p.rec.Chinese = pr.chinese
+		p.srv.Notify()
+		p.mu.Unlock()
+		return k
 	}
+	reply := func() []byte {
+		r := out
+		out = out[:0]
+		return r
+	}
+	return printertest.Pump(rw, feed, reply)
 }
 
 // take counts up to n received bytes, stopping where a FailAfter switch is

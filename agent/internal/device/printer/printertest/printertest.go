@@ -151,3 +151,27 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return err
 }
+
+// Pump is a fake's serve loop: it reads rw until a read fails and returns
+// that error (io.EOF when the driver hung up). Each read is given to feed,
+// which parses a prefix of what it is given and says how long it was (a
+// fake cuts a read where a scripted state change is due), until all of it
+// is parsed; then what reply returns, the answers to what was parsed, is
+// written back.
+func Pump(rw io.ReadWriter, feed func([]byte) int, reply func() []byte) error {
+	buf := make([]byte, 4096)
+	for {
+		n, err := rw.Read(buf)
+		for b := buf[:n]; len(b) > 0; {
+			b = b[feed(b):]
+		}
+		if out := reply(); len(out) > 0 {
+			if _, werr := rw.Write(out); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
