@@ -483,6 +483,13 @@ func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.R
 	}
 	switch it.Kind {
 	case "", "video", "image":
+	case "text":
+		slide, err := renderSlide(path, os.TempDir())
+		if err != nil {
+			return finish(false, "text slide: "+err.Error(), Stats{})
+		}
+		defer os.Remove(slide)
+		it.Kind, path = "image", slide
 	default:
 		return finish(false, fmt.Sprintf("a %q item cannot play on a TV", it.Kind), Stats{})
 	}
