@@ -40,8 +40,12 @@ summary() {
 }
 trap 'stop_all; summary; exit 0' INT TERM
 
+# The controller and agents run in sessions of their own, so Ctrl-C reaches
+# only this script, which stops the agents first (they send their last
+# proofs and an offline status) and the controller last.
+
 echo ">> starting the controller (embedded broker and HTTP on free loopback ports; log: $DATA/controller.log)"
-"$BIN/guardcast-controller" serve --data "$DATA" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 --print-proofs 2>"$DATA/controller.log" &
+setsid "$BIN/guardcast-controller" serve --data "$DATA" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 --print-proofs 2>"$DATA/controller.log" &
 pids+=($!)
 for _ in $(seq 100); do
 	[[ -s $DATA/endpoints.json ]] && break
@@ -73,7 +77,7 @@ ctl playlist assign keycard --device hotel-01-keycard
 
 echo ">> starting four agents (logs: $DATA/agent-*.log); proofs appear below as the controller commits them"
 for id in bank-01-door bank-01-hall-tv bank-01-atm hotel-01-keycard; do
-	"$BIN/guardcast-agent" run --config "$DATA/agents/$id.json" --state "$DATA/agent-state/$id" \
+	setsid "$BIN/guardcast-agent" run --config "$DATA/agents/$id.json" --state "$DATA/agent-state/$id" \
 		--cache "$DATA/agent-cache/$id" --trigger-addr "" 2>"$DATA/agent-$id.log" &
 	pids+=($!)
 done
