@@ -28,6 +28,7 @@ import (
 	"github.com/guardcast/guardcast/agent/internal/device/health"
 	"github.com/guardcast/guardcast/agent/internal/device/max7219led"
 	"github.com/guardcast/guardcast/agent/internal/device/mpv"
+	"github.com/guardcast/guardcast/agent/internal/device/printer"
 	"github.com/guardcast/guardcast/agent/internal/device/tspl"
 	"github.com/guardcast/guardcast/agent/internal/output"
 	"github.com/guardcast/guardcast/agent/internal/output/virtual"
@@ -250,20 +251,11 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		}
 		o.NoStatus = !p.Status.Realtime
 		o.Site, o.Hotline, o.Clock = s.env.Site, s.env.Hotline, s.env.Clock
-		var (
-			dev *escpos.Dev
-			err error
-		)
-		switch p.Transport.Type {
-		case profile.TransportUSBLP:
-			dev, err = escpos.OpenFile(p.Transport.Device, o)
-		case profile.TransportSerial:
-			dev, err = escpos.OpenSerial(p.Transport.Device, serialMode(p.Transport), o)
-		case profile.TransportTCP:
-			dev, err = escpos.DialTCP(p.Transport.Address, o)
-		default:
-			err = fmt.Errorf("transport %s", p.Transport.Type)
+		name, open, err := printerLink(p.Transport, o.DialTimeout)
+		if err != nil {
+			return nil, err
 		}
+		dev, err := escpos.NewOpener(name, open, o)
 		if err != nil {
 			return nil, err
 		}
@@ -276,20 +268,11 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		o.CodePage = p.Text.CodePage
 		o.NoStatus = !p.Status.Realtime
 		o.Site, o.Hotline, o.Clock = s.env.Site, s.env.Hotline, s.env.Clock
-		var (
-			dev *tspl.Dev
-			err error
-		)
-		switch p.Transport.Type {
-		case profile.TransportUSBLP:
-			dev, err = tspl.OpenFile(p.Transport.Device, o)
-		case profile.TransportSerial:
-			dev, err = tspl.OpenSerial(p.Transport.Device, serialMode(p.Transport), o)
-		case profile.TransportTCP:
-			dev, err = tspl.DialTCP(p.Transport.Address, o)
-		default:
-			err = fmt.Errorf("transport %s", p.Transport.Type)
+		_, open, err := printerLink(p.Transport, o.DialTimeout)
+		if err != nil {
+			return nil, err
 		}
+		dev, err := tspl.NewOpener(open, o)
 		if err != nil {
 			return nil, err
 		}
@@ -309,6 +292,21 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		return nil, fmt.Errorf("kind %s does not drive an output", p.Kind)
 	}
 	return b, nil
+}
+
+// printerLink is the byte link of an ESC/POS or TSPL printer: a USB
+// printer's device file, a serial port or a raw TCP port. It is opened
+// when first needed and reopened after it fails.
+func printerLink(t *profile.Transport, dialTimeout time.Duration) (name string, open printer.Opener, err error) {
+	switch t.Type {
+	case profile.TransportUSBLP:
+		return t.Device, printer.OpenFile(t.Device), nil
+	case profile.TransportSerial:
+		return t.Device, printer.OpenSerial(t.Device, serialMode(t)), nil
+	case profile.TransportTCP:
+		return t.Address, printer.DialTCP(t.Address, dialTimeout), nil
+	}
+	return "", nil, fmt.Errorf("transport %s", t.Type)
 }
 
 func openInput(name string, p *profile.Profile) (*gcgpio.Input, error) {

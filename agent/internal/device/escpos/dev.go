@@ -5,10 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/gif"  // image items may be GIF (first frame)
-	_ "image/jpeg" // or JPEG
-	_ "image/png"  // or PNG
 	"io"
 	"os"
 	"strings"
@@ -306,9 +302,6 @@ func (d *Dev) confirm(ctx context.Context, p *printer.Port) string {
 // maxTextFile is the largest text item (the controller's limit is lower).
 const maxTextFile = 64 << 10
 
-// maxImagePixels refuses decompression bombs before decoding.
-const maxImagePixels = 20 << 20
-
 // job renders the item into printer bytes. Layout: a print template's first
 // line is the title (centred, bold, double height), the rest follows as
 // written; a text item is printed as written; an image is centred. Text
@@ -362,7 +355,7 @@ func (d *Dev) job(it protocol.Item, path string, now time.Time) ([]byte, error) 
 			return nil, err
 		}
 	case "image":
-		img, err := decodeImage(path)
+		img, err := printer.DecodeImage("escpos", path)
 		if err != nil {
 			return nil, err
 		}
@@ -410,27 +403,4 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
 	}
 	return b, nil
-}
-
-func decodeImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return nil, fmt.Errorf("escpos: image %s: %w", path, err)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, fmt.Errorf("escpos: image %s is %dx%d, too many pixels", path, cfg.Width, cfg.Height)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("escpos: image %s: %w", path, err)
-	}
-	return img, nil
 }

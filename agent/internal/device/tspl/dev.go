@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif"  // image items may be GIF (first frame)
-	_ "image/jpeg" // or JPEG
-	_ "image/png"  // or PNG
 	"io"
 	"os"
 	"strings"
@@ -263,10 +260,7 @@ func (d *Dev) watch(ctx context.Context, p *printer.Port) string {
 	}
 }
 
-const (
-	maxTextFile    = 64 << 10
-	maxImagePixels = 20 << 20
-)
+const maxTextFile = 64 << 10
 
 // job lays the item out on one label: text from the top-left corner,
 // wrapped to the width left beside the hotline QR code (top-right); a
@@ -317,7 +311,7 @@ func (d *Dev) job(it protocol.Item, path string, now time.Time) ([]byte, error) 
 			return nil, err
 		}
 	case "image":
-		img, err := decodeImage(path)
+		img, err := printer.DecodeImage("tspl", path)
 		if err != nil {
 			return nil, err
 		}
@@ -410,27 +404,4 @@ func (d *Dev) image(e *Encoder, img image.Image) error {
 	}
 	e.Bitmap(m+(aw-r.Width)/2, m+(ah-r.Height)/2, r)
 	return nil
-}
-
-func decodeImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return nil, fmt.Errorf("tspl: image %s: %w", path, err)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, fmt.Errorf("tspl: image %s is %dx%d, too many pixels", path, cfg.Width, cfg.Height)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("tspl: image %s: %w", path, err)
-	}
-	return img, nil
 }
