@@ -121,6 +121,9 @@ type Publisher interface {
 type Keys interface {
 	SetKey(device string, pub ed25519.PublicKey)
 	Receipt(ctx context.Context, device string) error
+	// ForgetKeys drops cached keys: an edit (an enrollment reset by the
+	// CLI in another process) may have changed a pinned key.
+	ForgetKeys()
 }
 
 // Fleet handles hellos and status, and publishes desired states.
@@ -310,8 +313,9 @@ func (f *Fleet) Run(ctx context.Context, opts Options) error {
 				f.log.Warn("receipt after hello", "device", dev, "err", err)
 			}
 		case <-f.wake:
-			if r, err := f.st.Revision(ctx); err == nil {
+			if r, err := f.st.Revision(ctx); err == nil && r != rev {
 				rev = r
+				f.keys.ForgetKeys()
 			}
 			sync(false, "edit")
 			nextExpiry = f.nextExpiry(ctx)
@@ -323,6 +327,7 @@ func (f *Fleet) Run(ctx context.Context, opts Options) error {
 			switch {
 			case r != rev:
 				rev = r
+				f.keys.ForgetKeys()
 				sync(false, "edit")
 			case nextExpiry != 0 && time.Now().Unix() >= nextExpiry:
 				sync(false, "alert expired")

@@ -249,3 +249,60 @@ func TestBrokerSurvivesGarbage(t *testing.T) {
 		t.Fatalf("after garbage, stored %d records, want 3", n)
 	}
 }
+
+// TestEnrollmentReset: a re-imaged device (new key) enrolled again with a
+// secret from `device reset-enrollment`, made by another process while the
+// controller runs, is accepted with its new key: the cached old key must
+// not outlive the reset.
+func TestEnrollmentReset(t *testing.T) {
+	c := startController(t, t.TempDir(), Config{})
+	defer c.stop(t)
+	old := fleetOf(t, c, 1, "reimaged")[0]
+	old.generate(3)
+	old.send(t, 3, 0, time.Second, 10*time.Second)
+
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(i + 1)
+	}
+	if err := openStore(t, c.dir).ResetEnrollment(context.Background(), old.cfg.Device, secret); err != nil {
+		t.Fatal(err)
+	}
+	// Once the controller has seen the reset, the old key no longer counts:
+	// records it signs are not stored (the device has no pinned key).
+	time.Sleep(500 * time.Millisecond)
+	old.generate(2)
+	old.publish(t, protocol.TopicProofs, old.batch(4, 5))
+	time.Sleep(500 * time.Millisecond)
+	if got := old.receipted.Load(); got != 3 {
+		t.Fatalf("after the reset, the old key's records were receipted through %d", got)
+	}
+	old.close()
+
+	cfg := *old.cfg
+	cfg.EnrollSecret = protocol.EncodeKey(secret)
+	fresh := newSimAgent(t, &cfg, c.ep.BrokerURL)
+	defer fresh.close()
+	fresh.hello(t)
+	waitFor := time.Now().Add(10 * time.Second)
+	for !fresh.anyRcpt.Load() {
+		if time.Now().After(waitFor) {
+			t.Fatal("no answer to the re-enrolled device's hello")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Its new chain (a fresh SD card starts again at seq 1) is signed with
+	// the new key; the old records keep their own signatures.
+	fresh.generate(2)
+	fresh.publish(t, protocol.TopicProofs, fresh.batch(1, 2))
+	time.Sleep(500 * time.Millisecond)
+	fs, err := openStore(t, c.dir).Findings(context.Background(), old.cfg.Device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Kind == store.FindingBadSignature {
+			t.Fatalf("the new key was checked against the old one: %+v", f)
+		}
+	}
+}

@@ -276,24 +276,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	start("fleet", func(ctx context.Context) error { return fl.Run(ctx, fleet.Options{PollEvery: cfg.Poll}) })
 	start("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn, h, log.With("component", "http")) })
 	start("inbox", inbox.Run)
-	start("keys", func(ctx context.Context) error {
-		// Enrollment resets made by the CLI in another process bump the
-		// revision; forget cached keys then.
-		rev, _ := st.Revision(ctx)
-		t := time.NewTicker(max(cfg.Poll, 200*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				if r, err := st.Revision(ctx); err == nil && r != rev {
-					rev = r
-					ing.ForgetKeys()
-				}
-			}
-		}
-	})
 	log.Info("controller serving", "data", cfg.DataDir, "mqtt", ep.MQTTAddr, "broker_url", ep.BrokerURL,
 		"http", ep.HTTPAddr, "media_url", ep.MediaURL, "content_key", protocol.KeyID(comp.PublicKey()))
 	if cfg.Ready != nil {
