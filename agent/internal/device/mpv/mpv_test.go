@@ -197,7 +197,9 @@ func TestRestartAfterKill(t *testing.T) {
 	if d.PID() == pid || d.Last().Restarts != 1 {
 		t.Fatalf("pid %d → %d, restarts %d", pid, d.PID(), d.Last().Restarts)
 	}
-	if h := d.Health(); !h.OK || !strings.Contains(h.LastError, "mpv exited") {
+	// The supervisor ("mpv exited: …") and the interrupted play ("player
+	// exited") both record the death; which lands last is a race.
+	if h := d.Health(); !h.OK || !strings.Contains(h.LastError, "exited") {
 		t.Fatalf("health %+v", h)
 	}
 }
