@@ -51,7 +51,9 @@ type pending struct {
 
 // Run watches the inbox until ctx is cancelled; it returns nil then. It
 // creates Dir and Dir/rejected if missing, and processes files already
-// present at start.
+// present at start. It refuses to run when Dir or Dir/rejected is a
+// symbolic link. Only regular files with one link are handed to Ingest
+// (see OpenRegular); anything else goes to rejected/ unread.
 func (in *Inbox) Run(ctx context.Context) error {
 	if in.Ingest == nil {
 		return errors.New("media inbox: no ingest function")
@@ -71,6 +73,11 @@ func (in *Inbox) Run(ctx context.Context) error {
 	log = log.With("component", "media-inbox", "dir", in.Dir)
 	if err := os.MkdirAll(filepath.Join(in.Dir, RejectedDir), 0o755); err != nil {
 		return fmt.Errorf("media inbox: %w", err)
+	}
+	for _, d := range []string{in.Dir, filepath.Join(in.Dir, RejectedDir)} {
+		if err := checkRealDir(d); err != nil {
+			return fmt.Errorf("media inbox: %w", err)
+		}
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -187,12 +194,19 @@ func (in *Inbox) process(ctx context.Context, log *slog.Logger, name string) boo
 	if err != nil {
 		return true // gone
 	}
+	// A symlink or a hard link could name anything on the controller
+	// (/etc/shadow, content.key, an agent config); such a file is moved to
+	// rejected/ without its contents ever being read. Ingest checks again
+	// on the descriptor it reads (the library's Add does).
 	var ingestErr error
-	if !fi.Mode().IsRegular() {
-		// A symlink could point anywhere on the controller (/etc/shadow);
-		// never follow it into the library.
-		ingestErr = invalidf("%s is not a regular file (%s)", name, fi.Mode().Type())
-	} else {
+	f, _, err := OpenRegular(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return true // gone
+	case err != nil:
+		ingestErr = err
+	default:
+		f.Close()
 		ingestErr = in.Ingest(ctx, path, name)
 	}
 	switch {
@@ -224,6 +238,9 @@ func (in *Inbox) process(ctx context.Context, log *slog.Logger, name string) boo
 func (in *Inbox) reject(name string, reason error) (string, error) {
 	src := filepath.Join(in.Dir, name)
 	rdir := filepath.Join(in.Dir, RejectedDir)
+	if err := checkRealDir(rdir); err != nil {
+		return "", err
+	}
 	base := name
 	if len(base) > 200 {
 		base = truncUTF8(base, 200)

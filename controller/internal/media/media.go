@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/guardcast/guardcast/internal/owneronly"
 )
 
 // Kind is the broad kind of a media item; it decides which outputs can play it.
@@ -72,17 +74,20 @@ var (
 // drop-folder Inbox rejects files on such errors and retries on others.
 func IsRejection(err error) bool {
 	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrInvalidName) ||
-		errors.Is(err, ErrUnsupported) || errors.Is(err, ErrTooLarge)
+		errors.Is(err, ErrUnsupported) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNotRegular)
 }
 
 // classified is an error with its own message that still matches a sentinel.
 type classified struct {
 	msg  string
 	kind error
+	also error // a second sentinel it matches, or nil
 }
 
-func (e *classified) Error() string        { return e.msg }
-func (e *classified) Is(target error) bool { return target == e.kind }
+func (e *classified) Error() string { return e.msg }
+func (e *classified) Is(target error) bool {
+	return target == e.kind || e.also != nil && target == e.also
+}
 
 func invalidf(format string, args ...any) error {
 	return &classified{msg: fmt.Sprintf(format, args...), kind: ErrInvalid}
@@ -113,12 +118,18 @@ type Library struct {
 }
 
 // Open opens (creating if needed) the library rooted at dir. Temp files left
-// behind by a crash more than an hour ago are removed.
+// behind by a crash more than an hour ago are removed. The library is
+// private to the controller's user: directories 0700, files 0600 (the
+// controller serves them itself, so no group needs to read them); a library
+// made with looser modes is tightened here.
 func Open(dir string) (*Library, error) {
 	if dir == "" {
 		return nil, errors.New("media: open library: empty directory")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := owneronly.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("media: open library: %w", err)
+	}
+	if err := owneronly.TightenTree(dir); err != nil {
 		return nil, fmt.Errorf("media: open library: %w", err)
 	}
 	ents, err := os.ReadDir(dir)
@@ -212,18 +223,11 @@ func (l *Library) add(ctx context.Context, srcPath, name string) (Info, error) {
 	if _, _, err := checkName(name); err != nil {
 		return Info{}, err
 	}
-	f, err := os.Open(srcPath)
+	f, fi, err := OpenRegular(srcPath)
 	if err != nil {
 		return Info{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Info{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return Info{}, invalidf("%s is not a regular file", srcPath)
-	}
 	if fi.Size() > MaxSize {
 		return Info{}, tooLargef("file is %d bytes, limit is %d", fi.Size(), MaxSize)
 	}
@@ -294,14 +298,14 @@ func (l *Library) addReader(ctx context.Context, r io.Reader, name string, expec
 	}
 	sub := filepath.Dir(final)
 	if _, err := os.Stat(sub); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(sub, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Mkdir(sub, owneronly.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return Info{}, fmt.Errorf("create %s: %w", sub, err)
 		}
 		if err := syncDir(l.dir); err != nil {
 			return Info{}, err
 		}
 	}
-	if err := os.Chmod(tmpName, 0o644); err != nil {
+	if err := os.Chmod(tmpName, owneronly.FileMode); err != nil {
 		return Info{}, err
 	}
 	if err := os.Rename(tmpName, final); err != nil {
