@@ -12,9 +12,11 @@ package link
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -44,7 +46,13 @@ type Options struct {
 	BrokerURL string
 	Device    string // client ID and username
 	Password  string
-	TLS       *tls.Config
+	// TLS is used for mqtts:// (ssl://, tls://) brokers; nil means TLS 1.2+
+	// with the system trust store. Its ServerName defaults to the URL's
+	// host, so a certificate issued for a name verifies by that name.
+	TLS *tls.Config
+	// Insecure allows a plaintext (tcp://, mqtt://) broker that is not on
+	// loopback; without it New refuses one.
+	Insecure bool
 	// Will is the retained status published by the broker if the
 	// connection drops without a clean disconnect (Online false).
 	Will []byte
@@ -81,6 +89,21 @@ type Link struct {
 func New(o Options) (*Link, error) {
 	if err := protocol.ValidateDeviceID(o.Device); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
+	}
+	u, err := url.Parse(o.BrokerURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("link: broker URL %q: want mqtts://host:port", o.BrokerURL)
+	}
+	if protocol.PlaintextOverNetwork(u) && !o.Insecure {
+		return nil, fmt.Errorf("link: broker %s is plaintext over a network: use mqtts:// with ca_cert, or set \"insecure\": true", o.BrokerURL)
+	}
+	if o.TLS == nil {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else {
+		o.TLS = o.TLS.Clone()
+	}
+	if o.TLS.ServerName == "" {
+		o.TLS.ServerName = u.Hostname()
 	}
 	if o.Inbox <= 0 {
 		o.Inbox = 64
@@ -133,9 +156,7 @@ func (l *Link) newClient(lost chan<- error) mqtt.Client {
 			default:
 			}
 		})
-	if l.o.TLS != nil {
-		co.SetTLSConfig(l.o.TLS)
-	}
+	co.SetTLSConfig(l.o.TLS) // used only by TLS schemes
 	if l.o.Will != nil {
 		co.SetBinaryWill(protocol.UpTopic(l.o.Device, protocol.TopicStatus), l.o.Will, 1, true)
 	}
@@ -214,7 +235,7 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		}
 		if err := tok.Error(); err != nil {
-			l.log.Warn("connect failed", "broker", l.o.BrokerURL, "err", err, "retry_in", backoff)
+			l.logConnectError(err, backoff)
 			c.Disconnect(0)
 			select {
 			case <-ctx.Done():
@@ -244,6 +265,29 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(l.o.RetryInterval / 10):
 		}
+	}
+}
+
+// logConnectError says plainly when TLS verification, not the network,
+// stopped the connection: that needs a person, not a retry.
+func (l *Link) logConnectError(err error, retry time.Duration) {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		l.log.Error("refusing the broker: its certificate was not signed by the configured CA (ca_cert)",
+			"broker", l.o.BrokerURL, "err", err, "retry_in", retry)
+	case errors.As(err, &hostname):
+		l.log.Error("refusing the broker: its certificate is not for "+l.o.TLS.ServerName,
+			"broker", l.o.BrokerURL, "err", err, "retry_in", retry)
+	case errors.As(err, &invalid):
+		l.log.Error("refusing the broker: its certificate is not valid (check the clock)",
+			"broker", l.o.BrokerURL, "err", err, "retry_in", retry)
+	default:
+		l.log.Warn("connect failed", "broker", l.o.BrokerURL, "err", err, "retry_in", retry)
 	}
 }
 

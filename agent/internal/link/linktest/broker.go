@@ -4,7 +4,9 @@
 package linktest
 
 import (
+	"crypto/tls"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 
@@ -16,7 +18,7 @@ import (
 // Broker is a test broker listening on loopback.
 type Broker struct {
 	Server *mqtt.Server
-	URL    string // tcp://127.0.0.1:port
+	URL    string // tcp://127.0.0.1:port, or mqtts://localhost:port (NewTLS)
 
 	mu     sync.Mutex
 	nextID int
@@ -30,13 +32,19 @@ type Message struct {
 }
 
 // New starts a broker and stops it when the test ends.
-func New(t testing.TB) *Broker {
+func New(t testing.TB) *Broker { return start(t, nil) }
+
+// NewTLS starts a broker that speaks only TLS with tc; its URL names the
+// host "localhost".
+func NewTLS(t testing.TB, tc *tls.Config) *Broker { return start(t, tc) }
+
+func start(t testing.TB, tc *tls.Config) *Broker {
 	t.Helper()
 	s := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
 	if err := s.AddHook(new(allowAll), nil); err != nil {
 		t.Fatal(err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0", TLSConfig: tc})
 	if err := s.AddListener(l); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +52,10 @@ func New(t testing.TB) *Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	if tc != nil {
+		_, port, _ := net.SplitHostPort(l.Address())
+		return &Broker{Server: s, URL: "mqtts://localhost:" + port}
+	}
 	return &Broker{Server: s, URL: "tcp://" + l.Address()}
 }
 
