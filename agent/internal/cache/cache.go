@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/guardcast/guardcast/internal/owneronly"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -41,9 +42,13 @@ type Cache struct {
 }
 
 // New opens (creating if needed) a cache in dir. A nil client means
-// http.DefaultClient.
+// http.DefaultClient; the agent passes NewClient's.
 func New(dir string, client *http.Client) (*Cache, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// Owner-only (0700, files 0600), tightened on every start.
+	if err := owneronly.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("media cache: %w", err)
+	}
+	if err := owneronly.TightenTree(dir); err != nil {
 		return nil, fmt.Errorf("media cache: %w", err)
 	}
 	if client == nil {
@@ -110,7 +115,7 @@ func (c *Cache) Fetch(ctx context.Context, baseURL string, item protocol.Item) e
 func (c *Cache) fetch(ctx context.Context, baseURL string, item protocol.Item) error {
 	final := c.Path(item.SHA256)
 	part := final + partSuffix
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, owneronly.FileMode)
 	if err != nil {
 		return err
 	}
@@ -137,7 +142,7 @@ func (c *Cache) fetch(ctx context.Context, baseURL string, item protocol.Item) e
 		}
 		resp, err := c.client.Do(req)
 		if err != nil {
-			return err
+			return explainTLS(err)
 		}
 		defer resp.Body.Close()
 		switch {

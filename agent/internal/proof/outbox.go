@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 
+	"github.com/guardcast/guardcast/internal/owneronly"
 	"github.com/guardcast/guardcast/internal/protocol"
 
 	_ "modernc.org/sqlite" // driver "sqlite"
@@ -64,10 +67,15 @@ type Stats struct {
 }
 
 // Open opens (creating if needed) the outbox at path for device. An outbox
-// created for one device refuses to open for another.
+// created for one device refuses to open for another. The outbox is the
+// device's evidence: its directory (the agent's state dir) is made 0700
+// and the database with its -wal and -shm 0600, on every open.
 func Open(path, device string) (*Outbox, error) {
 	if err := protocol.ValidateDeviceID(device); err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	if err := private(path); err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
@@ -87,6 +95,20 @@ func Open(path, device string) (*Outbox, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	return o, nil
+}
+
+// private makes path's directory owner-only and creates path 0600 before
+// SQLite does (SQLite gives -wal and -shm the database's mode).
+func private(path string) error {
+	if err := owneronly.Tighten(filepath.Dir(path)); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, owneronly.FileMode)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return owneronly.Tighten(path, path+"-wal", path+"-shm")
 }
 
 func (o *Outbox) init() error {

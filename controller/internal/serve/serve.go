@@ -26,6 +26,7 @@ import (
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/controller/internal/web"
 	"github.com/guardcast/guardcast/internal/atomicfile"
+	"github.com/guardcast/guardcast/internal/owneronly"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -89,8 +90,8 @@ func OpenData(ctx context.Context, dir string) (*store.Store, *media.Library, er
 	if dir == "" {
 		return nil, nil, errors.New("no data directory (--data)")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, nil, err
+	if err := owneronly.MkdirAll(dir); err != nil { // it holds content.key and device credentials
+		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
 	st, err := store.Open(ctx, dir)
 	if err != nil {

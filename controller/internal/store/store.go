@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/guardcast/guardcast/internal/owneronly"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -54,6 +56,21 @@ type Store struct {
 // pending migrations.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	path := filepath.Join(dir, "guardcast.db")
+	// The database holds device credentials: the data dir is 0700 and the
+	// database (with its -wal and -shm) 0600, tightened on every open.
+	// SQLite gives -wal and -shm the database file's mode, so the file is
+	// created 0600 before SQLite first opens it.
+	if err := owneronly.Tighten(dir); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, owneronly.FileMode)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	if err := owneronly.Tighten(path, path+"-wal", path+"-shm"); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
