@@ -88,6 +88,9 @@ func Build(ctx context.Context, st *store.Store, r Request, now time.Time) (prot
 		if err != nil {
 			return a, bad("audio: %v", err)
 		}
+		if m.RetiredAt != 0 {
+			return a, bad("audio %s is retired media", r.Audio)
+		}
 		if m.Kind != "audio" || m.DurationMS <= 0 {
 			return a, bad("audio %s is %s media, not a voice clip", r.Audio, m.Kind)
 		}
@@ -154,7 +157,7 @@ func Push(ctx context.Context, st *store.Store, r Request, now time.Time) (store
 		return store.Alert{}, err
 	}
 	sa, err := st.CreateAlert(ctx, a, now)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		return sa, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return sa, err
@@ -163,7 +166,12 @@ func Push(ctx context.Context, st *store.Store, r Request, now time.Time) (store
 // DeviceAck is one recipient's acknowledgements of an alert.
 type DeviceAck struct {
 	Device string `json:"device"`
-	Site   string `json:"site,omitempty"`
+	Site   string `json:"site,omitempty"` // its site when the alert was pushed
+	// Outputs are the alert's outputs the device had at the push.
+	Outputs []string `json:"outputs,omitempty"`
+	// Retired is set for a device decommissioned since the push: it still
+	// counts, but nobody is called about it (it is no laggard).
+	Retired bool `json:"retired,omitempty"`
 	// ReceivedMS and FirstPlayMS are the controller's receive times (unix
 	// ms) of the first such ack; 0 if none yet.
 	ReceivedMS      int64  `json:"received_ms,omitempty"`
@@ -201,7 +209,11 @@ type Status struct {
 // NoSite labels devices outside the org tree in roll-ups.
 const NoSite = "(no site)"
 
-// Recipients lists the devices an alert reaches now, with their sites.
+// Recipients lists the devices targets reach now on any output, with
+// their sites. An alert's own recipients were frozen at its push
+// (store.AlertRecipients; StatusOf counts those); this is what a push
+// would reach before capabilities are considered (see
+// store.ResolveTargets for that).
 func Recipients(ctx context.Context, st *store.Store, tree *org.Tree, targets []string) ([]store.DesiredHead, error) {
 	heads, err := st.DesiredHeads(ctx)
 	if err != nil {
@@ -226,9 +238,22 @@ func StatusOf(ctx context.Context, st *store.Store, id string) (*Status, *org.Tr
 	if err != nil {
 		return nil, nil, err
 	}
-	recips, err := Recipients(ctx, st, tree, a.Targets)
+	// The frozen set: devices added under the targets after the push are
+	// not counted against it, even though the compiler shows them the
+	// alert.
+	recips, err := st.AlertRecipients(ctx, id)
 	if err != nil {
 		return nil, nil, err
+	}
+	devs, err := st.DevicesWith(ctx, store.ListOptions{IncludeRetired: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	retired := map[string]bool{}
+	for _, d := range devs {
+		if d.RetiredAt != 0 {
+			retired[d.ID] = true
+		}
 	}
 	acks, err := st.Acks(ctx, store.AckFilter{Alert: id})
 	if err != nil {
@@ -277,8 +302,8 @@ func StatusOf(ctx context.Context, st *store.Store, id string) (*Status, *org.Tr
 	}
 	s.Total = Rollup{Node: "total", SlowestMS: -1}
 	for _, h := range recips {
-		d := DeviceAck{Device: h.ID, Site: h.Node, LatencyMS: -1}
-		if g := by[h.ID]; g != nil {
+		d := DeviceAck{Device: h.Device, Site: h.Node, Outputs: h.Outputs, Retired: retired[h.Device], LatencyMS: -1}
+		if g := by[h.Device]; g != nil {
 			d.ReceivedMS, d.FirstPlayMS, d.FirstPlayOutput = g.received, g.first, g.output
 			if g.received != 0 && g.first != 0 {
 				d.Signed = true
@@ -331,13 +356,17 @@ type Laggard struct {
 	People []org.Person `json:"people"`
 }
 
-// Laggards lists the recipients that have not signed for the alert.
+// Laggards lists the recipients that have not signed for the alert,
+// except devices retired since the push. Each device appears once, and
+// each person once per device.
 func Laggards(s *Status, tree *org.Tree) []Laggard {
 	out := []Laggard{}
+	seen := map[string]bool{}
 	for _, d := range s.Devices {
-		if d.Signed {
+		if d.Signed || d.Retired || seen[d.Device] {
 			continue
 		}
+		seen[d.Device] = true
 		var miss []string
 		if d.ReceivedMS == 0 {
 			miss = append(miss, "received")
@@ -345,10 +374,7 @@ func Laggards(s *Status, tree *org.Tree) []Laggard {
 		if d.FirstPlayMS == 0 {
 			miss = append(miss, "first play")
 		}
-		holder, people := tree.Responsible(d.Site)
-		if people == nil {
-			people = []org.Person{}
-		}
+		holder, people := Responsible(tree, d.Site)
 		out = append(out, Laggard{Device: d.Device, Site: d.Site, Missing: strings.Join(miss, " and "), Holder: holder, People: people})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -358,4 +384,21 @@ func Laggards(s *Status, tree *org.Tree) []Laggard {
 		return out[i].Device < out[j].Device
 	})
 	return out
+}
+
+// Responsible is tree.Responsible with each person listed once (the same
+// name and phone, or name and role, twice is one person) and never nil.
+func Responsible(tree *org.Tree, site string) (holder string, people []org.Person) {
+	holder, all := tree.Responsible(site)
+	people = []org.Person{}
+	seen := map[string]bool{}
+	for _, p := range all {
+		k1, k2 := "p\x00"+p.Name+"\x00"+p.Phone, "r\x00"+p.Name+"\x00"+p.Role
+		if seen[k1] || seen[k2] {
+			continue
+		}
+		seen[k1], seen[k2] = true, true
+		people = append(people, p)
+	}
+	return holder, people
 }

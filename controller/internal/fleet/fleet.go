@@ -31,7 +31,9 @@ func (c Credentials) LookupCredential(username string) (broker.Credential, bool,
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d, err := c.Store.Device(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.RetiredAt != 0) {
+		// A retired (decommissioned) device's credential is refused like
+		// an unknown one; its row stays for its proofs.
 		return broker.Credential{}, false, nil
 	}
 	if err != nil {
@@ -55,6 +57,12 @@ type Enrollment struct {
 	BrokerURL         string
 	MediaURL          string
 	ContentKey        ed25519.PublicKey
+
+	// Outputs adds outputs beside the one Profile drives (output →
+	// profile ID) and Inputs maps triggers to gpio-input profiles, as in
+	// the agent config. The store records Profile's output plus Outputs as
+	// what the device has (store.DeviceOutputsFor).
+	Outputs, Inputs map[string]string
 }
 
 func randomToken() ([]byte, error) {
@@ -85,12 +93,14 @@ func Enroll(ctx context.Context, st *store.Store, e Enrollment) (*protocol.Agent
 		BrokerURL: e.BrokerURL, Password: password, MediaURL: e.MediaURL,
 		ContentKeys:  []string{protocol.EncodeKey(e.ContentKey)},
 		EnrollSecret: protocol.EncodeKey(secret),
+		Outputs:      e.Outputs, Inputs: e.Inputs,
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := st.AddDevice(ctx, store.Device{ID: e.ID, Site: e.Site, Profile: e.Profile, Role: store.RoleDevice,
-		CredSalt: salt, CredHash: hash, EnrollSecret: secret, Node: e.Node, Tags: e.Tags}); err != nil {
+		CredSalt: salt, CredHash: hash, EnrollSecret: secret, Node: e.Node, Tags: e.Tags,
+		Outputs: store.DeviceOutputsFor(e.Profile, e.Outputs)}); err != nil {
 		return nil, err
 	}
 	return cfg, nil

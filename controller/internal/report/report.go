@@ -100,7 +100,9 @@ func (d DeviceResult) OK() bool { return len(d.Problems) == 0 }
 // batch-head signature against the device's pinned key, and that no record
 // is left uncovered by a signature.
 func Verify(ctx context.Context, st *store.Store, device string) ([]DeviceResult, error) {
-	devs, err := st.Devices(ctx)
+	// Retired devices too: their proofs and pinned keys are kept so that
+	// their play log still verifies.
+	devs, err := st.DevicesWith(ctx, store.ListOptions{IncludeRetired: true})
 	if err != nil {
 		return nil, err
 	}

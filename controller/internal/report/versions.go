@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/guardcast/guardcast/controller/internal/alert"
 	"github.com/guardcast/guardcast/controller/internal/org"
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/internal/protocol"
@@ -91,10 +92,7 @@ func VersionLaggards(ctx context.Context, st *store.Store) ([]VersionLaggard, er
 		if !v.Behind {
 			continue
 		}
-		holder, people := tree.Responsible(v.Site)
-		if people == nil {
-			people = []org.Person{}
-		}
+		holder, people := alert.Responsible(tree, v.Site)
 		out = append(out, VersionLaggard{VersionState: v, Holder: holder, People: people})
 	}
 	return out, nil

@@ -85,6 +85,9 @@ type world struct {
 	items     map[string][]store.PlaylistItemRow
 	assigned  map[string][]store.Assignment
 	alerts    []store.Alert // in force when loaded, oldest first
+	// outputs is what each device has (output → profile): content for an
+	// output a device lacks never reaches its document.
+	outputs map[string]map[string]string
 
 	// Devices on one site with the same tags and assignments share their
 	// schedule; these memoise the compiled parts and their JSON.
@@ -135,6 +138,9 @@ func (c *Compiler) loadWorld(ctx context.Context) (*world, error) {
 		return nil, err
 	}
 	if w.assigned, err = c.st.AllAssignments(ctx); err != nil {
+		return nil, err
+	}
+	if w.outputs, err = c.st.AllDeviceOutputs(ctx); err != nil {
 		return nil, err
 	}
 	cs, err := c.st.Campaigns(ctx, false)
@@ -238,7 +244,13 @@ func mustJSON(v any) []byte {
 // compile builds device's document content at now from w.
 func (w *world) compile(device, node, mediaURL string, now time.Time) *content {
 	chain := w.tree.Chain(node)
-	assigned := w.assigned[device]
+	has := w.outputs[device]
+	var assigned []store.Assignment
+	for _, a := range w.assigned[device] {
+		if _, ok := has[a.Output]; ok {
+			assigned = append(assigned, a)
+		}
+	}
 	tags := w.tags[device]
 
 	// Legacy playlists: exactly what protocol v1 agents loop.
@@ -268,7 +280,7 @@ func (w *world) compile(device, node, mediaURL string, now time.Time) *content {
 	var skey strings.Builder
 	skey.WriteString(node + "\x00" + lkey.String() + "\x00")
 	for i, c := range w.campaigns {
-		if c.targets(device, chain, tags) {
+		if _, ok := has[c.Output]; ok && c.targets(device, chain, tags) {
 			matched = append(matched, c)
 			skey.WriteString(strconv.Itoa(i) + ",")
 		}
@@ -288,24 +300,44 @@ func (w *world) compile(device, node, mediaURL string, now time.Time) *content {
 		})
 	}
 
+	// An alert carries only the outputs of it the device has; a device
+	// with none of them does not get it. Devices are matched against the
+	// alert's targets as they are now, so a device added under a target
+	// after the push is warned too (though not counted in the alert's
+	// frozen recipients, see store.CreateAlert).
 	var akey strings.Builder
-	var active []*store.Alert
+	type shown struct {
+		a       *store.Alert
+		outputs []string
+	}
+	var active []shown
 	for i := range w.alerts {
 		a := &w.alerts[i]
-		if a.Active(now) && org.Addressed(a.Targets, device, chain) {
-			active = append(active, a)
+		if !a.Active(now) || !org.Addressed(a.Targets, device, chain) {
+			continue
+		}
+		var outs []string
+		for _, o := range a.Outputs {
+			if _, ok := has[o]; ok {
+				outs = append(outs, o)
+			}
+		}
+		if len(outs) > 0 {
+			active = append(active, shown{a, outs})
 		}
 	}
 	if len(active) > MaxAlerts {
 		active = active[len(active)-MaxAlerts:]
 	}
-	for _, a := range active {
-		akey.WriteString(a.ID + ",")
+	for _, x := range active {
+		akey.WriteString(x.a.ID + ":" + strings.Join(x.outputs, ",") + ";")
 	}
 	alerts := w.memo(w.alertP, akey.String(), func() *part {
 		var as []protocol.Alert
-		for _, a := range active {
-			as = append(as, a.Alert)
+		for _, x := range active {
+			pa := x.a.Alert
+			pa.Outputs = x.outputs
+			as = append(as, pa)
 		}
 		return &part{alerts: as, json: mustJSON(as)}
 	})
@@ -434,7 +466,7 @@ func needsSigning(h store.DesiredHead, hash string, now time.Time) bool {
 // neither signs nor stores it: `schedule preview` evaluates this. Version
 // is the stored one when the content is unchanged, else the next.
 func (c *Compiler) Desired(ctx context.Context, device string) (*protocol.DesiredState, error) {
-	d, err := c.st.Device(ctx, device)
+	d, err := c.liveDevice(ctx, device)
 	if err != nil {
 		return nil, err
 	}
@@ -455,11 +487,24 @@ func (c *Compiler) Desired(ctx context.Context, device string) (*protocol.Desire
 	return ds, nil
 }
 
+// liveDevice returns a device that is not retired: nothing is compiled
+// for a retired one (ErrNotFound).
+func (c *Compiler) liveDevice(ctx context.Context, id string) (store.Device, error) {
+	d, err := c.st.Device(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if d.RetiredAt != 0 {
+		return d, fmt.Errorf("device %s is retired: %w", id, store.ErrNotFound)
+	}
+	return d, nil
+}
+
 // Refresh returns the device's current signed document, signing a new
 // version when what it should play changed or the stored one is past half
 // its lifetime. changed reports whether a new version was made.
 func (c *Compiler) Refresh(ctx context.Context, device string) (doc []byte, version uint64, changed bool, err error) {
-	d, err := c.st.Device(ctx, device)
+	d, err := c.liveDevice(ctx, device)
 	if err != nil {
 		return nil, 0, false, err
 	}

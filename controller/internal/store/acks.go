@@ -88,10 +88,11 @@ type DesiredHead struct {
 	HasDoc  bool
 }
 
-// DesiredHeads lists every device's desired-state head, ordered by ID.
+// DesiredHeads lists every device's desired-state head, ordered by ID;
+// retired devices have none (nothing is compiled or published for them).
 func (s *Store) DesiredHeads(ctx context.Context) ([]DesiredHead, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, coalesce(node, ''), desired_version, desired_hash, desired_issued, desired_expires,
-		desired_doc IS NOT NULL FROM devices WHERE role = 'device' ORDER BY id`)
+		desired_doc IS NOT NULL FROM devices WHERE role = 'device' AND retired_at = 0 ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +191,7 @@ type VersionRow struct {
 // DeviceVersions lists every device's versions, ordered by ID.
 func (s *Store) DeviceVersions(ctx context.Context) ([]VersionRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, coalesce(node, ''), desired_version, desired_issued, adopted_version, adopted_ms, last_seen, status
-		FROM devices WHERE role = 'device' ORDER BY id`)
+		FROM devices WHERE role = 'device' AND retired_at = 0 ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}

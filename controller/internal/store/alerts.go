@@ -29,7 +29,15 @@ func (a *Alert) Active(now time.Time) bool {
 // CreateAlert stores an alert and bumps the revision. It assigns the ID
 // (a-YYYYMMDD-NNNN by the controller's local date of now, numbered within
 // that day) and returns the stored alert. Every target must be an
-// existing org node or device.
+// existing org node or device that reaches at least one device with one
+// of the alert's outputs (see ResolveTargets).
+//
+// The recipients — each device reached and the alert's outputs it has —
+// are frozen in the same transaction (AlertRecipients): status, sign-for
+// counts and laggards are counted over them only. A device added under a
+// target later is still shown the alert by the compiler while it is in
+// force (a warning should reach a new sign too), but it is not counted
+// against the push.
 func (s *Store) CreateAlert(ctx context.Context, a protocol.Alert, now time.Time) (Alert, error) {
 	day := "a-" + now.Format("20060102") + "-"
 	out := Alert{Alert: a, PushedMS: now.UnixMilli()}
@@ -39,15 +47,13 @@ func (s *Store) CreateAlert(ctx context.Context, a protocol.Alert, now time.Time
 		return Alert{}, invalid(errors.New("alert: no targets"))
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for _, t := range out.Targets {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM org_nodes WHERE id = ?) + (SELECT count(*) FROM devices WHERE id = ? AND role = 'device')`,
-				t, t).Scan(&n); err != nil {
-				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("alert target %s is neither an org node nor a device: %w", t, ErrNotFound)
-			}
+		targets, err := alertTargets(ctx, tx, out.Targets)
+		if err != nil {
+			return err
+		}
+		res, err := resolve(ctx, tx, targets, out.Outputs)
+		if err != nil {
+			return err
 		}
 		var last sql.NullString
 		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM alerts WHERE id >= ? AND id < ?`, day, day+"~").Scan(&last); err != nil {
@@ -73,6 +79,12 @@ func (s *Store) CreateAlert(ctx context.Context, a protocol.Alert, now time.Time
 		}
 		for _, t := range out.Targets {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO alert_targets(alert, target) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.ID, t); err != nil {
+				return err
+			}
+		}
+		for _, r := range res.Recipients {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO alert_recipients(alert, device, node, outputs) VALUES (?, ?, ?, ?)`,
+				out.ID, r.Device, r.Node, strings.Join(r.Outputs, ",")); err != nil {
 				return err
 			}
 		}
@@ -168,6 +180,38 @@ func (s *Store) alerts(ctx context.Context, where string, args ...any) ([]Alert,
 		if i, ok := index[id]; ok {
 			out[i].Targets = append(out[i].Targets, t)
 		}
+	}
+	return out, rows.Err()
+}
+
+// AlertRecipients lists the devices an alert was pushed to, frozen at the
+// push, by device ID, each with the alert's outputs it has. Alerts pushed
+// before recipients were frozen got the devices they reached when the
+// controller was upgraded, on all of the alert's outputs.
+func (s *Store) AlertRecipients(ctx context.Context, id string) ([]Recipient, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE id = ?`, id).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT device, node, outputs FROM alert_recipients WHERE alert = ? ORDER BY device`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Recipient{}
+	for rows.Next() {
+		var r Recipient
+		var outputs string
+		if err := rows.Scan(&r.Device, &r.Node, &outputs); err != nil {
+			return nil, err
+		}
+		if outputs != "" {
+			r.Outputs = strings.Split(outputs, ",")
+		}
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }

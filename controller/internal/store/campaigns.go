@@ -44,6 +44,10 @@ func (t Target) Validate() error {
 // Campaign places playlists on one output of every device it targets,
 // with rules. Its playlists become schedule entries "NAME/PLAYLIST".
 type Campaign struct {
+	// ID is the row's number, set by the store: names are unique among
+	// running campaigns only, so an ended campaign's name can be used
+	// again while the ended one keeps its history.
+	ID        int64
 	Name      string
 	Output    string
 	Targets   []Target
@@ -105,19 +109,17 @@ func (c *Campaign) Validate() error {
 	return nil
 }
 
-// CreateCampaign stores a new campaign. Its playlists must exist and play
-// on its output; node and device targets must exist.
+// CreateCampaign stores a new campaign. Its playlists must be in use and
+// play on its output; node and device targets must exist, and every target
+// must reach at least one device that has the output (see ResolveTargets).
+// A running campaign of the same name is ErrExists; ended ones are not.
 func (s *Store) CreateCampaign(ctx context.Context, c Campaign) error {
 	if err := c.Validate(); err != nil {
 		return invalid(err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, p := range c.Playlists {
-			var output string
-			err := tx.QueryRowContext(ctx, `SELECT output FROM playlists WHERE name = ?`, p).Scan(&output)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("playlist %s: %w", p, ErrNotFound)
-			}
+			output, err := livePlaylist(ctx, tx, p)
 			if err != nil {
 				return err
 			}
@@ -125,45 +127,40 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) error {
 				return invalid(fmt.Errorf("playlist %s plays on %s, not on the campaign's output %s", p, output, c.Output))
 			}
 		}
-		for _, t := range c.Targets {
-			var n int
-			switch t.Kind {
-			case TargetNode:
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM org_nodes WHERE id = ?`, t.Value).Scan(&n); err != nil {
-					return err
-				}
-			case TargetDevice:
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE id = ? AND role = 'device'`, t.Value).Scan(&n); err != nil {
-					return err
-				}
-			default:
-				n = 1
-			}
-			if n == 0 {
-				return fmt.Errorf("target %s: %w", t, ErrNotFound)
-			}
+		var running int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM campaigns WHERE name = ? AND ended_at = 0`, c.Name).Scan(&running); err != nil {
+			return err
+		}
+		if running > 0 {
+			return fmt.Errorf("campaign %s is running; to change it, end it with `campaign end %s` and create it again: %w", c.Name, c.Name, ErrExists)
+		}
+		// Every target must reach a device that has the campaign's output:
+		// a town campaign for printers must not reach the town's signs.
+		if _, err := resolve(ctx, tx, c.Targets, []string{c.Output}); err != nil {
+			return err
 		}
 		dp, _ := json.Marshal(c.Dayparts)
 		if c.Dayparts == nil {
 			dp = []byte("[]")
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO campaigns(name, output, priority, from_date, until_date, dayparts, min_every_ms, min_share,
+		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns(name, output, priority, from_date, until_date, dayparts, min_every_ms, min_share,
 			trigger_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Name, c.Output, c.Priority, c.From, c.Until, string(dp), c.MinEveryMS, c.MinShare, c.Trigger, time.Now().Unix())
 		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("campaign %s: %w (end it and create a new one to change it)", c.Name, ErrExists)
-			}
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
 			return err
 		}
 		for _, t := range c.Targets {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_targets(campaign, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-				c.Name, t.Kind, t.Value); err != nil {
+				id, t.Kind, t.Value); err != nil {
 				return err
 			}
 		}
 		for i, p := range c.Playlists {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_playlists(campaign, pos, playlist) VALUES (?, ?, ?)`, c.Name, i, p); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_playlists(campaign, pos, playlist) VALUES (?, ?, ?)`, id, i, p); err != nil {
 				return err
 			}
 		}
@@ -171,11 +168,12 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) error {
 	})
 }
 
-// EndCampaign stops a campaign: the next documents drop its entries.
+// EndCampaign stops the running campaign of that name: the next documents
+// drop its entries.
 func (s *Store) EndCampaign(ctx context.Context, name string, at int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var ended int64
-		err := tx.QueryRowContext(ctx, `SELECT ended_at FROM campaigns WHERE name = ?`, name).Scan(&ended)
+		var id, ended int64
+		err := tx.QueryRowContext(ctx, `SELECT id, ended_at FROM campaigns WHERE name = ? ORDER BY ended_at = 0 DESC, id DESC LIMIT 1`, name).Scan(&id, &ended)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("campaign %s: %w", name, ErrNotFound)
 		}
@@ -185,26 +183,27 @@ func (s *Store) EndCampaign(ctx context.Context, name string, at int64) error {
 		if ended != 0 {
 			return invalid(fmt.Errorf("campaign %s already ended at %s", name, time.Unix(ended, 0).Format(time.DateTime)))
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET ended_at = ? WHERE name = ?`, at, name); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET ended_at = ? WHERE id = ?`, at, id); err != nil {
 			return err
 		}
 		return bump(ctx, tx)
 	})
 }
 
-// Campaigns lists campaigns by name; ended ones only when all is set.
+// Campaigns lists campaigns by name (several ended ones may share a name:
+// then oldest first); ended ones only when all is set.
 func (s *Store) Campaigns(ctx context.Context, all bool) ([]Campaign, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, output, priority, from_date, until_date, dayparts, min_every_ms, min_share,
-		trigger_name, created_at, ended_at FROM campaigns WHERE ? OR ended_at = 0 ORDER BY name`, all)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, output, priority, from_date, until_date, dayparts, min_every_ms, min_share,
+		trigger_name, created_at, ended_at FROM campaigns WHERE ? OR ended_at = 0 ORDER BY name, id`, all)
 	if err != nil {
 		return nil, err
 	}
 	var out []Campaign
-	index := map[string]int{}
+	index := map[int64]int{}
 	for rows.Next() {
 		var c Campaign
 		var dp string
-		if err := rows.Scan(&c.Name, &c.Output, &c.Priority, &c.From, &c.Until, &dp, &c.MinEveryMS, &c.MinShare,
+		if err := rows.Scan(&c.ID, &c.Name, &c.Output, &c.Priority, &c.From, &c.Until, &dp, &c.MinEveryMS, &c.MinShare,
 			&c.Trigger, &c.CreatedAt, &c.EndedAt); err != nil {
 			rows.Close()
 			return nil, err
@@ -216,7 +215,7 @@ func (s *Store) Campaigns(ctx context.Context, all bool) ([]Campaign, error) {
 		if len(c.Dayparts) == 0 {
 			c.Dayparts = nil
 		}
-		index[c.Name] = len(out)
+		index[c.ID] = len(out)
 		out = append(out, c)
 	}
 	rows.Close()
@@ -228,13 +227,13 @@ func (s *Store) Campaigns(ctx context.Context, all bool) ([]Campaign, error) {
 		return nil, err
 	}
 	for rows.Next() {
-		var name string
+		var id int64
 		var t Target
-		if err := rows.Scan(&name, &t.Kind, &t.Value); err != nil {
+		if err := rows.Scan(&id, &t.Kind, &t.Value); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if i, ok := index[name]; ok {
+		if i, ok := index[id]; ok {
 			out[i].Targets = append(out[i].Targets, t)
 		}
 	}
@@ -248,11 +247,12 @@ func (s *Store) Campaigns(ctx context.Context, all bool) ([]Campaign, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name, p string
-		if err := rows.Scan(&name, &p); err != nil {
+		var id int64
+		var p string
+		if err := rows.Scan(&id, &p); err != nil {
 			return nil, err
 		}
-		if i, ok := index[name]; ok {
+		if i, ok := index[id]; ok {
 			out[i].Playlists = append(out[i].Playlists, p)
 		}
 	}

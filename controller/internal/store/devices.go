@@ -49,6 +49,14 @@ type Device struct {
 	// received that acknowledgement (unix ms).
 	AdoptedVersion uint64
 	AdoptedMS      int64
+	// Outputs is what the device has: output (led, tv, audio, printer) →
+	// the firmware profile driving it. AddDevice records it (nil: what
+	// Profile implies, see DeviceOutputsFor); Device and Devices leave it
+	// nil (see DeviceOutputs).
+	Outputs map[string]string
+	// RetiredAt is when the device was decommissioned (unix s), 0 while
+	// in use.
+	RetiredAt int64
 }
 
 // ErrExists is returned when adding something that is already there.
@@ -81,6 +89,12 @@ func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
 	if err := checkFreeID(ctx, tx, d.ID, "nodes"); err != nil {
 		return err
 	}
+	if d.Role == RoleDevice && d.Outputs == nil {
+		d.Outputs = DeviceOutputsFor(d.Profile, nil)
+	}
+	if err := validateOutputs(d.ID, d.Outputs, false); err != nil {
+		return err
+	}
 	var node any
 	if d.Node != "" {
 		if err := checkSite(ctx, tx, d.Node); err != nil {
@@ -92,9 +106,15 @@ func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Site, d.Profile, d.Role, d.CredSalt, d.CredHash, d.EnrollSecret, now, node)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
-			return fmt.Errorf("device %s: %w", d.ID, ErrExists)
+			return fmt.Errorf("device %s exists; change it with `device edit %s` (or `device reset-enrollment %s` for a re-imaged card): %w",
+				d.ID, d.ID, d.ID, ErrExists)
 		}
 		return fmt.Errorf("add device %s: %w", d.ID, err)
+	}
+	if d.Role == RoleDevice {
+		if err := writeOutputs(ctx, tx, d.ID, d.Outputs); err != nil {
+			return err
+		}
 	}
 	for _, tag := range d.Tags {
 		if err := org.ValidateTag(tag); err != nil {
@@ -109,17 +129,18 @@ func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
 
 const deviceCols = `id, site, profile, role, cred_salt, cred_hash, enroll_secret, pubkey, coalesce(pinned_at,0), created_at,
 	desired_version, desired_hash, desired_doc, desired_issued, desired_expires, last_seq, last_hash, last_seen, status,
-	coalesce(node, ''), adopted_version, adopted_ms`
+	coalesce(node, ''), adopted_version, adopted_ms, retired_at`
 
 func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	err := row.Scan(&d.ID, &d.Site, &d.Profile, &d.Role, &d.CredSalt, &d.CredHash, &d.EnrollSecret, &d.PubKey, &d.PinnedAt, &d.CreatedAt,
 		&d.DesiredVersion, &d.DesiredHash, &d.DesiredDoc, &d.DesiredIssued, &d.DesiredExpires, &d.LastSeq, &d.LastHash, &d.LastSeen, &d.Status,
-		&d.Node, &d.AdoptedVersion, &d.AdoptedMS)
+		&d.Node, &d.AdoptedVersion, &d.AdoptedMS, &d.RetiredAt)
 	return d, err
 }
 
-// Device returns one device.
+// Device returns one device or controller credential, retired or not
+// (a retired device's proofs are still checked against its pinned key).
 func (s *Store) Device(ctx context.Context, id string) (Device, error) {
 	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -128,9 +149,15 @@ func (s *Store) Device(ctx context.Context, id string) (Device, error) {
 	return d, err
 }
 
-// Devices lists every device credential (role device), ordered by ID.
+// Devices lists the device credentials (role device) in use, ordered by
+// ID; retired devices are left out (see DevicesWith).
 func (s *Store) Devices(ctx context.Context) ([]Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE role = 'device' ORDER BY id`)
+	return s.DevicesWith(ctx, ListOptions{})
+}
+
+// DevicesWith lists device credentials by ID, retired ones when asked.
+func (s *Store) DevicesWith(ctx context.Context, o ListOptions) ([]Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE role = 'device' AND (? OR retired_at = 0) ORDER BY id`, o.IncludeRetired)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +178,7 @@ func (s *Store) Devices(ctx context.Context) ([]Device, error) {
 // transaction. It reports whether it pinned.
 func (s *Store) PinKey(ctx context.Context, id string, pub []byte) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE devices SET pubkey = ?, pinned_at = ?, enroll_secret = NULL
-		WHERE id = ? AND pubkey IS NULL AND enroll_secret IS NOT NULL`, pub, time.Now().Unix(), id)
+		WHERE id = ? AND pubkey IS NULL AND enroll_secret IS NOT NULL AND retired_at = 0`, pub, time.Now().Unix(), id)
 	if err != nil {
 		return false, fmt.Errorf("pin key of %s: %w", id, err)
 	}
@@ -163,6 +190,9 @@ func (s *Store) PinKey(ctx context.Context, id string, pub []byte) (bool, error)
 // secret: for a re-imaged SD card. Its play log stays.
 func (s *Store) ResetEnrollment(ctx context.Context, id string, secret []byte) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkLiveDevice(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET pubkey = NULL, pinned_at = NULL, enroll_secret = ? WHERE id = ? AND role = 'device'`, secret, id)
 		if err != nil {
 			return err

@@ -20,17 +20,33 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-func loadNodes(ctx context.Context, q queryer) ([]org.Node, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, kind, name, coalesce(parent, ''), tz, quiet FROM org_nodes ORDER BY id`)
+func loadNodes(ctx context.Context, q queryer, retired bool) ([]org.Node, error) {
+	rs, err := loadNodeRows(ctx, q, retired)
+	out := make([]org.Node, len(rs))
+	for i, r := range rs {
+		out[i] = r.Node
+	}
+	return out, err
+}
+
+// NodeRow is a node with when it was retired.
+type NodeRow struct {
+	org.Node
+	RetiredAt int64 `json:"retired_at,omitempty"` // unix s; 0 while in use
+}
+
+func loadNodeRows(ctx context.Context, q queryer, retired bool) ([]NodeRow, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, kind, name, coalesce(parent, ''), tz, quiet, retired_at FROM org_nodes
+		WHERE ? OR retired_at = 0 ORDER BY id`, retired)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []org.Node
+	var out []NodeRow
 	for rows.Next() {
-		var n org.Node
+		var n NodeRow
 		var quiet sql.NullString
-		if err := rows.Scan(&n.ID, &n.Kind, &n.Name, &n.Parent, &n.TZ, &quiet); err != nil {
+		if err := rows.Scan(&n.ID, &n.Kind, &n.Name, &n.Parent, &n.TZ, &quiet, &n.RetiredAt); err != nil {
 			return nil, err
 		}
 		if quiet.Valid {
@@ -44,16 +60,22 @@ func loadNodes(ctx context.Context, q queryer) ([]org.Node, error) {
 	return out, rows.Err()
 }
 
-func loadPeople(ctx context.Context, q queryer) ([]org.Person, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, node, role, name, phone FROM org_people ORDER BY node, id`)
+// PersonRow is a person with when they were retired.
+type PersonRow struct {
+	org.Person
+	RetiredAt int64 `json:"retired_at,omitempty"` // unix s; 0 while in use
+}
+
+func loadPersonRows(ctx context.Context, q queryer, retired bool) ([]PersonRow, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, node, role, name, phone, retired_at FROM org_people WHERE ? OR retired_at = 0 ORDER BY node, id`, retired)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []org.Person
+	var out []PersonRow
 	for rows.Next() {
-		var p org.Person
-		if err := rows.Scan(&p.ID, &p.Node, &p.Role, &p.Name, &p.Phone); err != nil {
+		var p PersonRow
+		if err := rows.Scan(&p.ID, &p.Node, &p.Role, &p.Name, &p.Phone, &p.RetiredAt); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -61,17 +83,49 @@ func loadPeople(ctx context.Context, q queryer) ([]org.Person, error) {
 	return out, rows.Err()
 }
 
-// Tree loads and checks the organisation tree with its people.
+func loadPeople(ctx context.Context, q queryer, retired bool) ([]org.Person, error) {
+	rs, err := loadPersonRows(ctx, q, retired)
+	out := make([]org.Person, len(rs))
+	for i, r := range rs {
+		out[i] = r.Person
+	}
+	return out, err
+}
+
+// ListOptions choose what a listing shows.
+type ListOptions struct {
+	// IncludeRetired lists retired rows too (they are hidden by default).
+	IncludeRetired bool
+}
+
+// Tree loads and checks the organisation tree with its people: the nodes
+// and people in use (retired ones are left out; see TreeWith).
 func (s *Store) Tree(ctx context.Context) (*org.Tree, error) {
-	nodes, err := loadNodes(ctx, s.db)
+	return s.TreeWith(ctx, ListOptions{})
+}
+
+// TreeWith is Tree, with retired nodes and people when asked (a retired
+// node only ever has retired children, so the tree stays whole).
+func (s *Store) TreeWith(ctx context.Context, o ListOptions) (*org.Tree, error) {
+	nodes, err := loadNodes(ctx, s.db, o.IncludeRetired)
 	if err != nil {
 		return nil, err
 	}
-	people, err := loadPeople(ctx, s.db)
+	people, err := loadPeople(ctx, s.db, o.IncludeRetired)
 	if err != nil {
 		return nil, err
 	}
 	return org.Build(nodes, people)
+}
+
+// Nodes lists the org nodes by ID, with when each was retired.
+func (s *Store) Nodes(ctx context.Context, o ListOptions) ([]NodeRow, error) {
+	return loadNodeRows(ctx, s.db, o.IncludeRetired)
+}
+
+// People lists responsible people by node, with when each was retired.
+func (s *Store) People(ctx context.Context, o ListOptions) ([]PersonRow, error) {
+	return loadPersonRows(ctx, s.db, o.IncludeRetired)
 }
 
 func quietJSON(q []protocol.Daypart) any {
@@ -104,7 +158,7 @@ func checkFreeID(ctx context.Context, tx *sql.Tx, id, table string) error {
 
 func checkSite(ctx context.Context, q queryer, id string) error {
 	var kind string
-	err := q.QueryRowContext(ctx, `SELECT kind FROM org_nodes WHERE id = ?`, id).Scan(&kind)
+	err := q.QueryRowContext(ctx, `SELECT kind FROM org_nodes WHERE id = ? AND retired_at = 0`, id).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("site %s: %w", id, ErrNotFound)
 	}
@@ -132,22 +186,29 @@ func (s *Store) AddNodes(ctx context.Context, ns []org.Node) error {
 		}
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		nodes, err := loadNodes(ctx, tx)
+		all, err := loadNodeRows(ctx, tx, true)
 		if err != nil {
 			return err
 		}
-		have := make(map[string]bool, len(nodes))
-		for _, x := range nodes {
-			have[x.ID] = true
+		var nodes []org.Node // in use: new nodes may sit only under these
+		have := make(map[string]int64, len(all))
+		for _, x := range all {
+			have[x.ID] = x.RetiredAt
+			if x.RetiredAt == 0 {
+				nodes = append(nodes, x.Node)
+			}
 		}
 		for _, n := range ns {
 			if err := checkFreeID(ctx, tx, n.ID, "devices"); err != nil {
 				return err
 			}
-			if have[n.ID] {
-				return fmt.Errorf("node %s: %w", n.ID, ErrExists)
+			if at, ok := have[n.ID]; ok {
+				if at != 0 {
+					return fmt.Errorf("node %s was retired on %s; node IDs are not reused: %w", n.ID, day(at), ErrExists)
+				}
+				return fmt.Errorf("node %s exists; change it with `org edit %s`: %w", n.ID, n.ID, ErrExists)
 			}
-			have[n.ID] = true
+			have[n.ID] = 0
 		}
 		if _, err := org.Build(append(nodes, ns...), nil); err != nil {
 			return invalid(err)
@@ -199,7 +260,7 @@ type NodeEdit struct {
 // not leave a site below it without a time zone, nor make a cycle).
 func (s *Store) EditNode(ctx context.Context, id string, e NodeEdit) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		nodes, err := loadNodes(ctx, tx)
+		nodes, err := loadNodes(ctx, tx, false)
 		if err != nil {
 			return err
 		}
@@ -243,11 +304,14 @@ func (s *Store) AddPerson(ctx context.Context, p org.Person) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM org_nodes WHERE id = ?`, p.Node).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM org_nodes WHERE id = ? AND retired_at = 0`, p.Node).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
 			return fmt.Errorf("node %s: %w", p.Node, ErrNotFound)
+		}
+		if err := checkSamePerson(ctx, tx, p); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO org_people(node, role, name, phone) VALUES (?, ?, ?, ?)`, p.Node, p.Role, p.Name, p.Phone)
 		if err != nil {
@@ -265,7 +329,7 @@ func (s *Store) MoveDevice(ctx context.Context, device, site string) error {
 		if err := checkSite(ctx, tx, site); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE devices SET node = ? WHERE id = ? AND role = 'device'`, site, device)
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET node = ? WHERE id = ? AND role = 'device' AND retired_at = 0`, site, device)
 		if err != nil {
 			return err
 		}
@@ -284,12 +348,8 @@ func (s *Store) TagDevice(ctx context.Context, device string, add, remove []stri
 		}
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE id = ? AND role = 'device'`, device).Scan(&n); err != nil {
+		if err := checkLiveDevice(ctx, tx, device); err != nil {
 			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("device %s: %w", device, ErrNotFound)
 		}
 		for _, t := range add {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO device_tags(device, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`, device, t); err != nil {

@@ -152,6 +152,10 @@ func TestCampaigns(t *testing.T) {
 	st, _ := open(t)
 	ctx := context.Background()
 	addTree(t, st)
+	// Campaign targets must reach a device with the campaign's output.
+	if err := st.AddDevice(ctx, Device{ID: "atm-1", Profile: "atm-speaker-alsa", CredSalt: []byte{1}, CredHash: []byte{2}, Node: "branch-1", Tags: []string{"atm"}}); err != nil {
+		t.Fatal(err)
+	}
 	sha := strings.Repeat("12", 32)
 	st.PutMedia(ctx, Media{SHA256: sha, Kind: "audio", Name: "v.wav", Size: 3, DurationMS: 4000})
 	st.CreatePlaylist(ctx, Playlist{Name: "voice", Output: "audio", Items: []PlaylistItem{{SHA256: sha, DurationMS: 4000, ValidFrom: "2026-12-01"}}})

@@ -142,11 +142,17 @@ func TestPlaylistsAndAssignments(t *testing.T) {
 	if err != nil || len(items) != 2 || items[1].DurationMS != 2000 {
 		t.Fatalf("assigned %+v %v", items, err)
 	}
-	// Re-creating replaces items.
-	st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "led", Items: []PlaylistItem{{SHA256: sha, DurationMS: 500}}})
+	// Re-creating is refused and says how to edit; editing replaces items.
+	if err := st.CreatePlaylist(ctx, Playlist{Name: "p", Output: "led", Items: []PlaylistItem{{SHA256: sha, DurationMS: 500}}}); !errors.Is(err, ErrExists) ||
+		!strings.Contains(err.Error(), "playlist edit p") {
+		t.Fatalf("re-create: %v", err)
+	}
+	if err := st.EditPlaylist(ctx, Playlist{Name: "p", Items: []PlaylistItem{{SHA256: sha, DurationMS: 500}}}); err != nil {
+		t.Fatal(err)
+	}
 	items, _ = st.Assigned(ctx, "d")
 	if len(items) != 1 || items[0].DurationMS != 500 {
-		t.Fatalf("after re-create: %+v", items)
+		t.Fatalf("after edit: %+v", items)
 	}
 	if rev, _ := st.Revision(ctx); rev <= rev0 {
 		t.Fatalf("revision did not move: %d -> %d", rev0, rev)
