@@ -113,6 +113,10 @@ type Refusals struct {
 	Retain  uint64 // retained publishes outside the device's own status topic
 	Read    uint64 // subscription filters refused and deliveries withheld (mochi asks both through one ACL call)
 	Packet  uint64 // packets refused before processing (too long topic or filter)
+
+	// Malformed counts connections dropped by the listener's packet guard
+	// (malformed or out-of-order packets); AuthHook never sets it.
+	Malformed uint64
 }
 
 // Errors returned from OnPacketRead. Both wrap packets.ErrRejectPacket:

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,8 +56,14 @@ type Options struct {
 	// its queued messages) is kept. Broker state is only an optimisation.
 	SessionExpiry time.Duration `yaml:"session_expiry" json:"session_expiry"`
 
-	// ConnectTimeout is how long a new TCP connection has to send CONNECT.
+	// ConnectTimeout is how long a new TCP connection has to send CONNECT
+	// (and, with TLSConfig, to finish the TLS handshake before it).
 	ConnectTimeout time.Duration `yaml:"connect_timeout" json:"connect_timeout"`
+
+	// TLSConfig, when set, makes the listener speak MQTT over TLS only. It
+	// must carry a certificate (Certificates, GetCertificate or
+	// GetConfigForClient). Not part of the config file: the caller builds it.
+	TLSConfig *tls.Config `yaml:"-" json:"-"`
 }
 
 // DefaultOptions are the values used for zero Options fields.
@@ -141,12 +148,18 @@ func New(opts Options, creds Credentials, log *slog.Logger) (*Embedded, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	opts = opts.withDefaults()
+	if t := opts.TLSConfig; t != nil && len(t.Certificates) == 0 && t.GetCertificate == nil && t.GetConfigForClient == nil {
+		return nil, errors.New("broker: TLSConfig has no certificate")
+	}
 	log = log.With("component", "broker")
 
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: opts.capabilities(),
 		InlineClient: true,
-		Logger:       log,
+		// mochi logs whole packets in some paths (a second CONNECT with
+		// its password at Warn); the guard keeps those from reaching mochi
+		// and redactPackets keeps any others out of our log.
+		Logger: slog.New(redactPackets{log.Handler()}),
 	})
 	hook := NewAuthHook(creds, opts)
 	if err := srv.AddHook(hook, nil); err != nil {
@@ -156,7 +169,11 @@ func New(opts Options, creds Credentials, log *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen %s: %w", opts.Addr, err)
 	}
-	ln := newTrackingListener(l, opts.ConnectTimeout)
+	if opts.TLSConfig != nil {
+		// TLS below the guard, so the guard reads plaintext MQTT.
+		l = tls.NewListener(l, opts.TLSConfig)
+	}
+	ln := newTrackingListener(l, opts.ConnectTimeout, opts.MaxPacketSize, log)
 	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: add listener: %w", err)
@@ -190,11 +207,17 @@ type Stats struct {
 	InflightDropped  int64 // MaxInflight reached
 }
 
+func (e *Embedded) refusals() Refusals {
+	r := e.hook.Refusals()
+	r.Malformed = e.ln.refused.Load()
+	return r
+}
+
 // Stats returns the current counters.
 func (e *Embedded) Stats() Stats {
 	info := e.srv.Info
 	return Stats{
-		Refusals:         e.hook.Refusals(),
+		Refusals:         e.refusals(),
 		ClientsConnected: atomic.LoadInt64(&info.ClientsConnected),
 		MessagesDropped:  atomic.LoadInt64(&info.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&info.InflightDropped),

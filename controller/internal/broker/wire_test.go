@@ -298,6 +298,13 @@ func (w *wireTarget) checkHealthy(t testing.TB) {
 	if err := readConnack(conn); err != nil {
 		t.Fatalf("broker no longer accepts a valid device: %v", err)
 	}
+	if _, err := conn.Write([]byte{0xc0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	pong := make([]byte, 2)
+	if _, err := io.ReadFull(conn, pong); err != nil || pong[0] != 0xd0 || pong[1] != 0 {
+		t.Fatalf("broker no longer answers PINGREQ: % x, %v", pong, err)
+	}
 	nonce := fmt.Sprintf("alive-%d", w.seq.Add(1))
 	if _, err := conn.Write(cat(publishPacket(t, 4, protocol.UpTopic("health", protocol.TopicHello), 0, false, nonce, packets.Properties{}), []byte{0xe0, 0})); err != nil {
 		t.Fatal(err)
