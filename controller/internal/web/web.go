@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/guardcast/guardcast/controller/internal/httpserve"
 	"github.com/guardcast/guardcast/controller/internal/report"
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/internal/protocol"
@@ -223,20 +224,10 @@ func (s *Server) findings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// Serve runs an HTTP server on ln until ctx is cancelled.
+// Serve runs an HTTP server on ln until ctx is cancelled, with
+// httpserve.DefaultOptions: header, body, write and idle timeouts, bounded
+// headers and bodies, and media downloads that may run long while they
+// keep moving. Use httpserve.Serve for other limits.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
-	<-errc
-	return nil
+	return httpserve.Serve(ctx, ln, h, log, httpserve.DefaultOptions)
 }
