@@ -4,6 +4,8 @@
 package cli
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,6 +87,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stderr, usage)
 		return 2
 	}
+	if isHelp(args[0]) || args[0] == "help" {
+		if args[0] == "help" && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+			return Main(ctx, append(args[1:], "--help"), env) // help CMD: that command's usage
+		}
+		fmt.Fprint(env.Stdout, usage)
+		return 0
+	}
 	cmd, rest := args[0], args[1:]
 	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		switch cmd {
@@ -129,13 +138,21 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	fn, ok := commands[cmd]
 	if !ok {
+		if lines := commandUsage(cmd); lines != "" && slices.ContainsFunc(rest, isHelp) {
+			fmt.Fprintf(env.Stdout, "Usage:\n%s", lines) // a group: "proofs --help"
+			return 0
+		}
 		fmt.Fprintf(env.Stderr, "unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 	err := fn(ctx, rest, env)
 	var ue usageError
+	var he helpRequested
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &he):
+		fmt.Fprint(env.Stdout, he.usage)
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(env.Stderr, "guardcast-controller %s: %v\n", cmd, err)
@@ -150,11 +167,45 @@ func Main(ctx context.Context, args []string, env Env) int {
 
 type usageError struct{ error }
 
+// helpRequested is what parse returns for -h/--help: the command's usage,
+// which Main prints on stdout, exiting 0.
+type helpRequested struct{ usage string }
+
+func (h helpRequested) Error() string { return "help requested" }
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "--h"
+}
+
+// commandUsage returns the overview's lines for name ("proofs verify", or
+// a group such as "proofs"), with their continuation lines.
+func commandUsage(name string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  guardcast-controller "+name); ok && (rest == "" || rest[0] == ' ') {
+			in = true
+			b.WriteString(line + "\n")
+			continue
+		}
+		if in && strings.HasPrefix(line, "        ") {
+			b.WriteString(line + "\n")
+			continue
+		}
+		in = false
+	}
+	return b.String()
+}
+
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func newFlags(name string, env Env) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags:\n", cmp.Or(commandUsage(name), "  guardcast-controller "+name+" [flags]\n"))
+		fs.PrintDefaults()
+	}
 	def := os.Getenv("GUARDCAST_DATA")
 	if def == "" {
 		def = "/var/lib/guardcast-controller"
@@ -164,10 +215,21 @@ func newFlags(name string, env Env) (*flag.FlagSet, *string) {
 }
 
 // parse accepts flags before, between and after positional arguments.
+// -h or --help anywhere returns helpRequested with the command's usage.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package prints usage itself; hold it back so that asked-for
+	// help goes to stdout (exit 0) and a mistake's usage to stderr (exit 2).
+	out := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	defer fs.SetOutput(out)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, helpRequested{usage: buf.String()}
+			}
+			out.Write(buf.Bytes())
 			return nil, usageError{err}
 		}
 		args = fs.Args()
@@ -182,12 +244,54 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func openStore(ctx context.Context, dir string) (*store.Store, error) {
 	if _, err := os.Stat(filepath.Join(dir, "guardcast.db")); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return store.Open(ctx, dir)
+}
+
+// errNoStore: the --data directory holds no controller database.
+var errNoStore = errors.New("no controller database")
+
+// openExistingStore is openStore for commands that only read: a --data
+// that holds no guardcast.db (a typo, the wrong host) is an error, and
+// nothing is created there.
+func openExistingStore(ctx context.Context, dir string) (*store.Store, error) {
+	p := filepath.Join(dir, "guardcast.db")
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s (no guardcast.db): check --data or $GUARDCAST_DATA", errNoStore, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w in %s: guardcast.db is not a regular file", errNoStore, dir)
+	}
+	return store.Open(ctx, dir)
+}
+
+// checkDevice reports an error for an ID that is neither enrolled nor in
+// the play log, so a typo in --device is not answered with an empty table.
+func checkDevice(ctx context.Context, st *store.Store, id string) error {
+	_, err := st.Device(ctx, id)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	found := false
+	err = st.Proofs(ctx, store.ProofFilter{Device: id, Limit: 1}, func(store.ProofRow) error { found = true; return nil })
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("unknown device %q: not enrolled and no records", id)
+	}
+	return nil
 }
 
 func cmdServe(ctx context.Context, args []string, env Env) error {

@@ -218,11 +218,16 @@ func cmdProofsExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return usageError{err}
 	}
-	st, err := openStore(ctx, *data)
+	st, err := openExistingStore(ctx, *data)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *device != "" {
+		if err := checkDevice(ctx, st, *device); err != nil {
+			return err
+		}
+	}
 	f := store.ProofFilter{Device: *device}
 	if !t.IsZero() {
 		f.SinceNS = t.UnixNano()
@@ -238,7 +243,7 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
+	st, err := openExistingStore(ctx, *data)
 	if err != nil {
 		return err
 	}
@@ -246,6 +251,9 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 	results, err := report.Verify(ctx, st, *device)
 	if err != nil {
 		return err
+	}
+	if *device != "" && len(results) == 0 {
+		return fmt.Errorf("unknown device %q: not enrolled and no records", *device)
 	}
 	stats, err := st.ProofStats(ctx)
 	if err != nil {
@@ -257,12 +265,17 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEVICE\tRECORDS\tPLAYED\tLAST SEQ\tCHAIN VERIFIED")
-	failed := 0
+	failed, empty := 0, 0
 	for _, r := range results {
 		ok := "yes"
-		if !r.OK() {
+		switch {
+		case !r.OK():
 			ok = "NO"
 			failed++
+		case r.Records == 0:
+			// Nothing to verify is not a verified chain.
+			ok = "no records"
+			empty++
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", r.Device, r.Records, played[r.Device], r.LastSeq, ok)
 	}
@@ -276,6 +289,12 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintf(env.Stderr, "%d device(s) failed verification\n", failed)
 		return errVerifyFailed
 	}
+	if *device != "" && empty > 0 {
+		return fmt.Errorf("%s: no records, nothing verified", *device)
+	}
+	if empty > 0 {
+		fmt.Fprintf(env.Stderr, "%d device(s) have no records and were not verified\n", empty)
+	}
 	return nil
 }
 
@@ -285,11 +304,16 @@ func cmdFindings(ctx context.Context, args []string, env Env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
+	st, err := openExistingStore(ctx, *data)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *device != "" {
+		if err := checkDevice(ctx, st, *device); err != nil {
+			return err
+		}
+	}
 	fsx, err := st.Findings(ctx, *device)
 	if err != nil {
 		return err
