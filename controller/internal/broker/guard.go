@@ -390,7 +390,8 @@ func checkConnect(body []byte) (byte, error) {
 	case string(name) == "MQTT" && (level == mqtt311 || level == mqtt5):
 	case string(name) == "MQIsdp" && level == mqtt31:
 	default:
-		return 0, malformed("unsupported protocol %q level %d", name, level)
+		// The name is the client's bytes: not in the log.
+		return 0, malformed("unsupported protocol name (%d bytes) or level %d", len(name), level)
 	}
 	flags, err := r.byte("connect flags")
 	if err != nil {

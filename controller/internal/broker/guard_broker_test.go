@@ -189,6 +189,9 @@ func TestNoPasswordInLog(t *testing.T) {
 	if n := strings.Count(out, "mqtt client dropped"); n != 5 {
 		t.Errorf("%d guard log lines, want 5:\n%s", n, out)
 	}
+	if n := strings.Count(out, "malformed MQTT packet"); n != 5 {
+		t.Errorf("%d log lines about malformed packets, want one per refused connection (5):\n%s", n, out)
+	}
 	if !strings.Contains(out, "second CONNECT") || !strings.Contains(out, "remote=127.0.0.1:") {
 		t.Errorf("guard lines lack the reason or the remote address:\n%s", out)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -11,17 +12,27 @@ import (
 // redactPackets is the slog.Handler mochi logs through. mochi passes whole
 // packets as attributes ("pk", "packet"), and a CONNECT packet holds the
 // client's password; this handler replaces every packet-valued attribute,
-// and any attribute under those keys, with the packet's type.
+// and any attribute under those keys, with the packet's type. It also drops
+// mochi's own lines about a connection the packet guard refused, so each
+// refusal is logged once, by the guard.
 type redactPackets struct{ h slog.Handler }
 
 func (r redactPackets) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
 
 func (r redactPackets) Handle(ctx context.Context, rec slog.Record) error {
 	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	guarded := false
 	rec.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && errors.Is(err, errMalformed) {
+			guarded = true
+			return false
+		}
 		out.AddAttrs(redactAttr(a))
 		return true
 	})
+	if guarded {
+		return nil // the guard has logged this connection's one line
+	}
 	return r.h.Handle(ctx, out)
 }
 

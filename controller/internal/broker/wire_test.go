@@ -172,6 +172,7 @@ func wireCases(t testing.TB) []wireCase {
 		{"v5 subscribe", modeDeviceV5, s5},
 		{"v3 subscribe truncated", modeDeviceV3, s3[:len(s3)-2]},
 		{"v5 subscribe truncated", modeDeviceV5, s5[:5]},
+		{"v5 subscribe missing options byte (mochi #501)", modeDeviceV5, subscribe501},
 		{"subscribe no filters", modeDeviceV3, []byte{0x82, 0x02, 0, 9}},
 		{"subscribe zero-length filter", modeDeviceV3, []byte{0x82, 0x05, 0, 9, 0, 0, 1}},
 		{"subscribe bad qos", modeDeviceV3, []byte{0x82, 0x06, 0, 9, 0, 1, '#', 3}},
