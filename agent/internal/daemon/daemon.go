@@ -87,8 +87,10 @@ type Options struct {
 	NewOutput func(kind string) (output.Output, error)
 	// Health reports the drivers' own health for the status (optional).
 	Health func() []protocol.OutputHealth
-	// Link tunes the MQTT link; BrokerURL, Device, Password, Will, Greet
-	// and Logger are filled in by the daemon.
+	// Link tunes the MQTT link; BrokerURL, Device, Password, Insecure,
+	// Will, Greet and Logger are filled in by the daemon, and TLS (when
+	// nil) from the config's ca_cert. HTTPClient, when nil, is
+	// cache.NewClient with the same TLS.
 	Link link.Options
 	// Trigger configures the local HTTP trigger listener (Addr "" — the
 	// zero value — disables it; the command line defaults to
@@ -207,6 +209,14 @@ func New(o Options) (*Daemon, error) {
 	if d.key, err = loadOrCreateKey(filepath.Join(o.StateDir, KeyFile)); err != nil {
 		return nil, err
 	}
+	// One TLS configuration for the broker and media: the pinned CA only.
+	tc, err := cfg.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = cache.NewClient(tc, cfg.Insecure)
+	}
 	if d.cache, err = cache.New(o.CacheDir, o.HTTPClient); err != nil {
 		return nil, err
 	}
@@ -228,6 +238,10 @@ func New(o Options) (*Daemon, error) {
 
 	lo := o.Link
 	lo.BrokerURL, lo.Device, lo.Password = cfg.BrokerURL, cfg.Device, cfg.Password
+	if lo.TLS == nil {
+		lo.TLS = tc
+	}
+	lo.Insecure = cfg.Insecure
 	lo.Will, _ = json.Marshal(protocol.Status{V: protocol.Version, Device: d.device, Online: false, AgentVersion: o.AgentVersion})
 	lo.Greet = d.greet
 	lo.Logger = log.With("component", "link")

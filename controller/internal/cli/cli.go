@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/fleet"
+	"github.com/guardcast/guardcast/controller/internal/pki"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
 	"github.com/guardcast/guardcast/controller/internal/serve"
 	"github.com/guardcast/guardcast/controller/internal/store"
@@ -39,7 +40,8 @@ var Version = "dev"
 const usage = `guardcast-controller — schedules anti-fraud content to GuardCast agents and keeps their proof of play.
 
 Usage:
-  guardcast-controller serve [--data DIR] [--mqtt ADDR] [--http ADDR] [--print-proofs]
+  guardcast-controller serve [--data DIR] [--mqtt ADDR] [--media-http ADDR] [--http ADDR] [--print-proofs]
+                      [--tls auto|on|off] [--tls-names NAME,…] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
   guardcast-controller device add --id ID --site NAME --profile PROFILE [--node SITE] [--tag T]... [--out FILE]
   guardcast-controller device list [--json]
   guardcast-controller device move --id ID --to SITE
@@ -297,10 +299,16 @@ func checkDevice(ctx context.Context, st *store.Store, id string) error {
 func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("serve", env)
 	var cfg serve.Config
-	fs.StringVar(&cfg.MQTTAddr, "mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address")
-	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address (media and API)")
+	fs.StringVar(&cfg.MQTTAddr, "mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address (TLS off loopback; 0.0.0.0:8883 for a fleet)")
+	fs.StringVar(&cfg.MediaAddr, "media-http", "127.0.0.1:8081", "agent-facing HTTP listen address: /media/ and /healthz only (TLS off loopback)")
+	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "office HTTP listen address: the API (TLS off loopback)")
+	fs.StringVar(&cfg.TLS.Mode, "tls", serve.TLSAuto, "auto: TLS on every listener not on loopback; on: on all; off: none (refused off loopback)")
+	tlsNames := fs.String("tls-names", "", "extra certificate names (comma-separated DNS names or IPs), e.g. the host name agents dial")
+	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "use this certificate (PEM chain) instead of one from the private CA in DIR/tls")
+	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "the key for --tls-cert")
+	fs.StringVar(&cfg.TLS.CAFile, "tls-ca", "", "with --tls-cert: the CA certificate agents pin (default: none, agents use the system trust store)")
 	fs.StringVar(&cfg.PublicBrokerURL, "public-broker-url", "", "broker URL written into agent configs (default: from --mqtt)")
-	fs.StringVar(&cfg.PublicMediaURL, "public-media-url", "", "media base URL written into agent configs (default: from --http)")
+	fs.StringVar(&cfg.PublicMediaURL, "public-media-url", "", "media base URL written into agent configs (default: from --media-http)")
 	fs.StringVar(&cfg.ExternalBroker, "external-broker", "", "use this broker (tcp://host:1883) instead of the embedded one")
 	fs.StringVar(&cfg.BrokerUser, "broker-user", "controller", "username (and client ID) on the external broker")
 	pwFile := fs.String("broker-password-file", "", "file holding the external broker password")
@@ -313,6 +321,9 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		return usagef("unexpected arguments %q", pos)
 	}
 	cfg.DataDir = *data
+	if *tlsNames != "" {
+		cfg.TLS.Names = strings.Split(*tlsNames, ",")
+	}
 	if *pwFile != "" {
 		b, err := os.ReadFile(*pwFile)
 		if err != nil {
@@ -374,8 +385,12 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	if *mediaURL == "" {
 		*mediaURL = ep.MediaURL
 		if *mediaURL == "" {
-			*mediaURL = "http://127.0.0.1:8080/media/"
+			*mediaURL = "http://127.0.0.1:8081/media/"
 		}
+	}
+	caPEM, err := agentCA(*data, ep)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(ctx, *data)
 	if err != nil {
@@ -394,7 +409,7 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profileID, Node: *node, Tags: tags,
-		BrokerURL: *brokerURL, MediaURL: *mediaURL, ContentKey: schedule.NewCompiler(st, key, schedule.Options{}, nil).PublicKey()})
+		BrokerURL: *brokerURL, MediaURL: *mediaURL, CACert: caPEM, ContentKey: schedule.NewCompiler(st, key, schedule.Options{}, nil).PublicKey()})
 	if err != nil {
 		return err
 	}
@@ -413,6 +428,25 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stdout, "enrolled %s (site %q, profile %s); agent config: %s\n", *id, *site, *profileID, path)
 	fmt.Fprintf(env.Stdout, "copy it to the device as /etc/guardcast/agent.json (mode 0600); it holds the device's password and one-time enrollment secret\n")
 	return nil
+}
+
+// agentCA is the CA certificate (PEM) a new agent pins: the running
+// controller's (endpoints.json), else the private CA in DIR/tls if one was
+// made; "" when there is none (plaintext on loopback, or an operator
+// certificate the system trust store vouches for).
+func agentCA(dir string, ep serve.Endpoints) (string, error) {
+	path := ep.CAFile
+	if path == "" {
+		path = filepath.Join(dir, pki.Dir, pki.CACertFile)
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && ep.CAFile == "" {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("CA certificate for the agent: %w", err)
+	}
+	return string(b), nil
 }
 
 // pairs parses KEY=VALUE flags, checking each key.

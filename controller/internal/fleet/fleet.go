@@ -56,6 +56,7 @@ type Enrollment struct {
 	Tags              []string // "atm", "doorway", "lobby"
 	BrokerURL         string
 	MediaURL          string
+	CACert            string // PEM: the CA the agent pins (its config's ca_cert)
 	ContentKey        ed25519.PublicKey
 
 	// Outputs adds outputs beside the one Profile drives (output →
@@ -90,7 +91,7 @@ func Enroll(ctx context.Context, st *store.Store, e Enrollment) (*protocol.Agent
 	salt, hash := broker.HashPassword(password)
 	cfg := &protocol.AgentConfig{
 		Device: e.ID, Site: e.Site, Profile: e.Profile,
-		BrokerURL: e.BrokerURL, Password: password, MediaURL: e.MediaURL,
+		BrokerURL: e.BrokerURL, Password: password, MediaURL: e.MediaURL, CACert: e.CACert,
 		ContentKeys:  []string{protocol.EncodeKey(e.ContentKey)},
 		EnrollSecret: protocol.EncodeKey(secret),
 		Outputs:      e.Outputs, Inputs: e.Inputs,

@@ -5,14 +5,19 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +27,7 @@ import (
 	"github.com/guardcast/guardcast/controller/internal/fleet"
 	"github.com/guardcast/guardcast/controller/internal/ingest"
 	"github.com/guardcast/guardcast/controller/internal/media"
+	"github.com/guardcast/guardcast/controller/internal/pki"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/controller/internal/web"
@@ -34,7 +40,13 @@ import (
 type Config struct {
 	DataDir  string
 	MQTTAddr string // embedded broker listener; "" with ExternalBroker set
-	HTTPAddr string
+	HTTPAddr string // the office listener: API (and later the web console)
+	// MediaAddr is the agent-facing HTTP listener: GET/HEAD /media/ and
+	// /healthz, nothing else. "" means a free loopback port (the CLI's
+	// default is 127.0.0.1:8081).
+	MediaAddr string
+	// TLS decides which listeners speak TLS and with what certificate.
+	TLS TLSOptions
 
 	// PublicBrokerURL and PublicMediaURL are what enrolled agents are told
 	// to use; by default they are derived from the listen addresses.
@@ -66,10 +78,16 @@ type Config struct {
 // Endpoints are what the running controller listens on; they are also
 // written to DIR/endpoints.json, where `device add` reads its defaults.
 type Endpoints struct {
-	BrokerURL string `json:"broker_url"`
-	MediaURL  string `json:"media_url"`
+	BrokerURL string `json:"broker_url"` // mqtts://… when the broker speaks TLS
+	MediaURL  string `json:"media_url"`  // https://…/media/ when the media listener does
 	MQTTAddr  string `json:"mqtt_addr,omitempty"`
-	HTTPAddr  string `json:"http_addr"`
+	MediaAddr string `json:"media_addr"` // the agent-facing listener
+	HTTPAddr  string `json:"http_addr"`  // the office listener
+	OfficeURL string `json:"office_url"` // http(s)://host:port of the office listener
+	// CAFile is the CA certificate agents pin (DIR/tls/ca.pem, or the
+	// operator's --tls-ca); "" when no listener speaks TLS or the
+	// operator's certificate relies on the system trust store.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // EndpointsFile is the name of the endpoints file in the data directory.
@@ -120,15 +138,187 @@ func AddMedia(ctx context.Context, st *store.Store, lib *media.Library, path, na
 	return info, err
 }
 
-func hostURL(scheme, addr, path string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return scheme + "://" + addr + path
+// TLS modes.
+const (
+	TLSAuto = "auto" // TLS on every listener that is not on loopback (the default)
+	TLSOn   = "on"   // TLS on every listener, loopback included
+	TLSOff  = "off"  // plaintext everywhere; refused for a listener not on loopback
+)
+
+// TLSOptions choose the listeners' TLS. Without CertFile the controller's
+// private CA in DIR/tls (package pki) issues the server certificate.
+type TLSOptions struct {
+	Mode string // TLSAuto ("" too), TLSOn or TLSOff
+	// Names are extra certificate names (DNS names or IPs), such as the
+	// host name agents dial; the first also names a wildcard listener in
+	// the URLs given to agents.
+	Names []string
+	// CertFile and KeyFile are an operator's certificate (chain) and key,
+	// used instead of the private CA's. CAFile is the CA certificate
+	// agents should pin for it; "" means agents use the system trust store.
+	CertFile, KeyFile, CAFile string
+}
+
+// listener is one address the controller binds and how.
+type listener struct {
+	name, addr string
+	tls        bool
+}
+
+// planTLS decides, for each listen address, whether it speaks TLS.
+func planTLS(mode string, ls []*listener) error {
+	switch mode {
+	case "", TLSAuto, TLSOn, TLSOff:
+	default:
+		return fmt.Errorf("--tls %q: want auto, on or off", mode)
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
+	for _, l := range ls {
+		loop := loopbackAddr(l.addr)
+		if mode == TLSOff && !loop {
+			return fmt.Errorf("--tls off: the %s listener %s is not on loopback, and plaintext is allowed only there: use --tls auto, or listen on 127.0.0.1", l.name, l.addr)
+		}
+		l.tls = mode == TLSOn || (mode != TLSOff && !loop)
+	}
+	return nil
+}
+
+func wildcardHost(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
+}
+
+// loopbackAddr reports whether a listen address binds loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && !wildcardHost(host) && protocol.LoopbackHost(host)
+}
+
+// certNames are the names the generated server certificate must cover:
+// each listener's host (a wildcard listener: this machine's names), the
+// public URLs' hosts and the operator's extra names.
+func certNames(cfg Config, ls []*listener) []string {
+	var names []string
+	for _, l := range ls {
+		host, _, _ := net.SplitHostPort(l.addr)
+		if wildcardHost(host) {
+			hn, _ := os.Hostname()
+			names = append(names, hn, "localhost", "127.0.0.1", "::1")
+			continue
+		}
+		names = append(names, host)
+	}
+	for _, raw := range []string{cfg.PublicBrokerURL, cfg.PublicMediaURL} {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
+			names = append(names, u.Hostname())
+		}
+	}
+	return pki.Names(append(names, cfg.TLS.Names...)...)
+}
+
+// serverTLS loads or makes the certificate the TLS listeners present; it
+// returns the path of the CA agents pin ("" for none).
+func serverTLS(cfg Config, names []string, log *slog.Logger) (*tls.Config, string, error) {
+	t := cfg.TLS
+	if t.CertFile != "" || t.KeyFile != "" {
+		if t.CertFile == "" || t.KeyFile == "" {
+			return nil, "", errors.New("--tls-cert and --tls-key go together")
+		}
+		cert, err := pki.LoadKeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, "", err
+		}
+		if miss := pki.Missing(cert.Leaf, names); len(miss) > 0 {
+			log.Warn("the supplied certificate does not cover every name agents may use", "cert", t.CertFile, "missing", miss)
+		}
+		if t.CAFile != "" {
+			if err := verifiesAgainst(cert, t.CAFile); err != nil {
+				return nil, "", err
+			}
+		}
+		return pki.ServerConfig(cert), t.CAFile, nil
+	}
+	if t.CAFile != "" {
+		return nil, "", errors.New("--tls-ca is for an operator certificate: give --tls-cert and --tls-key too")
+	}
+	dir := filepath.Join(cfg.DataDir, pki.Dir)
+	now := time.Now()
+	ca, err := pki.LoadOrCreateCA(dir, now)
+	if err != nil {
+		return nil, "", fmt.Errorf("private CA: %w", err)
+	}
+	cert, issued, err := ca.ServerCertificate(dir, names, now)
+	if err != nil {
+		return nil, "", fmt.Errorf("server certificate: %w", err)
+	}
+	if issued {
+		log.Info("issued a server certificate from the private CA", "names", names, "not_after", cert.Leaf.NotAfter.Format(time.DateOnly))
+	}
+	return pki.ServerConfig(cert), filepath.Join(dir, pki.CACertFile), nil
+}
+
+// verifiesAgainst fails early when agents pinning caFile would refuse cert.
+func verifiesAgainst(cert tls.Certificate, caFile string) error {
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("--tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return fmt.Errorf("--tls-ca %s: no PEM certificate", caFile)
+	}
+	inter := x509.NewCertPool()
+	for _, der := range cert.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter}); err != nil {
+		return fmt.Errorf("--tls-cert does not verify against --tls-ca %s: %w", caFile, err)
+	}
+	return nil
+}
+
+// listen binds l, under TLS when planned.
+func listen(l *listener, tc *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listen %s: %w", l.name, l.addr, err)
+	}
+	if l.tls {
+		ln = tls.NewListener(ln, tc)
+	}
+	return ln, nil
+}
+
+// advertise is the URL agents (or the CLI) are given for a listener: its
+// configured host — for a wildcard, the first --tls-names when it speaks
+// TLS (the certificate is for that name), else 127.0.0.1 — and its bound
+// port.
+func advertise(scheme string, l *listener, bound net.Addr, names []string, path string) string {
+	host, _, _ := net.SplitHostPort(l.addr)
+	_, port, _ := net.SplitHostPort(bound.String())
+	if wildcardHost(host) {
 		host = "127.0.0.1"
+		if l.tls && len(names) > 0 {
+			host = names[0]
+		}
 	}
 	return scheme + "://" + net.JoinHostPort(host, port) + path
+}
+
+func schemeFor(on bool, plain, secure string) string {
+	if on {
+		return secure
+	}
+	return plain
+}
+
+// agentHandler is all the agent-facing listener serves: media by sha256
+// (GET and HEAD) and a health check. The office API is not reachable here.
+func agentHandler(media http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /media/", media) // GET patterns match HEAD too
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	return mux
 }
 
 // Run serves until ctx is cancelled.
@@ -143,11 +333,38 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if cfg.MediaAddr == "" {
+		cfg.MediaAddr = "127.0.0.1:0"
+	}
+	office := &listener{name: "office HTTP", addr: cfg.HTTPAddr}
+	agents := &listener{name: "agent media HTTP", addr: cfg.MediaAddr}
+	mq := &listener{name: "MQTT", addr: cfg.MQTTAddr}
+	ls := []*listener{office, agents}
+	if cfg.ExternalBroker == "" {
+		ls = append(ls, mq)
+	}
+	if err := planTLS(cfg.TLS.Mode, ls); err != nil {
+		return err
+	}
+	var (
+		tlsConf *tls.Config
+		caFile  string
+	)
+	if slices.ContainsFunc(ls, func(l *listener) bool { return l.tls }) {
+		if tlsConf, caFile, err = serverTLS(cfg, certNames(cfg, ls), log); err != nil {
+			return err
+		}
+	}
+	httpLn, err := listen(office, tlsConf)
 	if err != nil {
-		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+		return err
 	}
 	defer httpLn.Close()
+	mediaLn, err := listen(agents, tlsConf)
+	if err != nil {
+		return err
+	}
+	defer mediaLn.Close()
 
 	// The broker runs on a context of its own, cancelled only after every
 	// component that uses it has stopped.
@@ -159,7 +376,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		bwg      sync.WaitGroup
 		berr     error
 	)
-	ep := Endpoints{HTTPAddr: httpLn.Addr().String()}
+	names := pki.Names(cfg.TLS.Names...)
+	ep := Endpoints{HTTPAddr: httpLn.Addr().String(), MediaAddr: mediaLn.Addr().String(), CAFile: caFile,
+		OfficeURL: advertise(schemeFor(office.tls, "http", "https"), office, httpLn.Addr(), names, "")}
 	if cfg.ExternalBroker != "" {
 		pb, err := broker.NewPahoBus(ctx, broker.PahoOptions{URL: cfg.ExternalBroker, ClientID: "guardcast-controller:" + cfg.BrokerUser,
 			Username: cfg.BrokerUser, Password: cfg.BrokerPassword, Logger: log.With("component", "bus")})
@@ -171,6 +390,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	} else {
 		opts := cfg.Broker
 		opts.Addr = cfg.MQTTAddr
+		if mq.tls {
+			opts.TLSConfig = tlsConf
+		}
 		embedded, err = broker.New(opts, fleet.Credentials{Store: st}, log)
 		if err != nil {
 			return err
@@ -182,7 +404,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 		bus = embedded.Bus()
 		ep.MQTTAddr = embedded.Addr().String()
-		ep.BrokerURL = hostURL("tcp", ep.MQTTAddr, "")
+		ep.BrokerURL = advertise(schemeFor(mq.tls, "tcp", "mqtts"), mq, embedded.Addr(), names, "")
 	}
 	defer func() {
 		bus.Close()
@@ -192,7 +414,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PublicBrokerURL != "" {
 		ep.BrokerURL = cfg.PublicBrokerURL
 	}
-	ep.MediaURL = hostURL("http", ep.HTTPAddr, "/media/")
+	ep.MediaURL = advertise(schemeFor(agents.tls, "http", "https"), agents, mediaLn.Addr(), names, "/media/")
 	if cfg.PublicMediaURL != "" {
 		ep.MediaURL = cfg.PublicMediaURL
 	}
@@ -276,9 +498,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	start("acks", ackw.Run)
 	start("fleet", func(ctx context.Context) error { return fl.Run(ctx, fleet.Options{PollEvery: cfg.Poll}) })
 	start("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn, h, log.With("component", "http")) })
+	start("media http", func(ctx context.Context) error {
+		return web.Serve(ctx, mediaLn, agentHandler(lib.Handler()), log.With("component", "media-http"))
+	})
 	start("inbox", inbox.Run)
 	log.Info("controller serving", "data", cfg.DataDir, "mqtt", ep.MQTTAddr, "broker_url", ep.BrokerURL,
-		"http", ep.HTTPAddr, "media_url", ep.MediaURL, "content_key", protocol.KeyID(comp.PublicKey()))
+		"office", ep.OfficeURL, "media", ep.MediaAddr, "media_url", ep.MediaURL, "ca", ep.CAFile,
+		"content_key", protocol.KeyID(comp.PublicKey()))
 	if cfg.Ready != nil {
 		cfg.Ready(ep)
 	}
