@@ -41,7 +41,8 @@ func (s *Store) PutMedia(ctx context.Context, m Media) error {
 }
 
 // Media finds media by full sha256, a unique sha256 prefix (at least 8 hex
-// digits) or a unique file name.
+// digits) or a unique file name; a name shared with retired files finds
+// the one in use. Retired media is found too (RetiredAt set).
 func (s *Store) Media(ctx context.Context, ref string) (Media, error) {
 	q := `SELECT sha256, kind, mime, size, name, title, duration_ms, added_at, retired_at FROM media WHERE `
 	var args []any
@@ -52,7 +53,9 @@ func (s *Store) Media(ctx context.Context, ref string) (Media, error) {
 		q += `name = ?`
 		args = []any{ref}
 	}
-	rows, err := s.db.QueryContext(ctx, q+` LIMIT 2`, args...)
+	// Media in use first: a retired file may share its name with the one
+	// that replaced it.
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY retired_at != 0 LIMIT 2`, args...)
 	if err != nil {
 		return Media{}, err
 	}
@@ -72,6 +75,9 @@ func (s *Store) Media(ctx context.Context, ref string) (Media, error) {
 	case 0:
 		return Media{}, fmt.Errorf("media %q: %w", ref, ErrNotFound)
 	case 1:
+		return found[0], nil
+	}
+	if found[0].RetiredAt == 0 && found[1].RetiredAt != 0 {
 		return found[0], nil
 	}
 	return Media{}, fmt.Errorf("media %q is ambiguous: give more of the sha256", ref)

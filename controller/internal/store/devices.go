@@ -50,9 +50,10 @@ type Device struct {
 	AdoptedVersion uint64
 	AdoptedMS      int64
 	// Outputs is what the device has: output (led, tv, audio, printer) →
-	// the firmware profile driving it. AddDevice records it (nil: what
-	// Profile implies, see DeviceOutputsFor); Device and Devices leave it
-	// nil (see DeviceOutputs).
+	// the firmware profile driving it. AddDevice records it; nil records
+	// nothing, and the device has what Profile implies (ProfileOutputs),
+	// derived whenever it is read. Device and Devices leave it nil (see
+	// DeviceOutputs).
 	Outputs map[string]string
 	// RetiredAt is when the device was decommissioned (unix s), 0 while
 	// in use.
@@ -89,9 +90,6 @@ func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
 	if err := checkFreeID(ctx, tx, d.ID, "nodes"); err != nil {
 		return err
 	}
-	if d.Role == RoleDevice && d.Outputs == nil {
-		d.Outputs = DeviceOutputsFor(d.Profile, nil)
-	}
 	if err := validateOutputs(d.ID, d.Outputs, false); err != nil {
 		return err
 	}
@@ -111,7 +109,7 @@ func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
 		}
 		return fmt.Errorf("add device %s: %w", d.ID, err)
 	}
-	if d.Role == RoleDevice {
+	if d.Role == RoleDevice && d.Outputs != nil {
 		if err := writeOutputs(ctx, tx, d.ID, d.Outputs); err != nil {
 			return err
 		}

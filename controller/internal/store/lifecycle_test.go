@@ -148,7 +148,7 @@ func TestFrozenAlertRecipients(t *testing.T) {
 	townFleet(t, st)
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	a := protocol.Alert{Targets: []string{"town"}, Outputs: []string{"led", "tv", "audio"}, Text: "warning", HoldMS: 1000,
-		Items: []protocol.Item{{SHA256: strings.Repeat("cd", 32), Size: 1, Kind: "audio", DurationMS: 1000}},
+		Items:    []protocol.Item{{SHA256: strings.Repeat("cd", 32), Size: 1, Kind: "audio", DurationMS: 1000}},
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix()}
 	sa, err := st.CreateAlert(ctx, a, now)
 	if err != nil {
@@ -463,7 +463,12 @@ func TestRetireMediaAndPlaylists(t *testing.T) {
 		t.Errorf("all media %+v", ms)
 	}
 	if m, err := st.Media(ctx, "t.txt"); err != nil || m.RetiredAt != now.Unix() {
-		t.Errorf("retired media still found by reference: %+v %v", m, err)
+		t.Errorf("retired media still found by name: %+v %v", m, err)
+	}
+	newText := strings.Repeat("ef", 32)
+	st.PutMedia(ctx, Media{SHA256: newText, Kind: "text", Name: "t.txt", Size: 4})
+	if m, err := st.Media(ctx, "t.txt"); err != nil || m.SHA256 != newText {
+		t.Errorf("a name shared with retired media: %+v %v, want the one in use", m, err)
 	}
 	err = st.CreatePlaylist(ctx, Playlist{Name: "new", Output: "led", Items: []PlaylistItem{{SHA256: text, DurationMS: 1000}}})
 	if !errors.Is(err, ErrInvalid) {
@@ -628,6 +633,23 @@ func TestMigrateLifecycle(t *testing.T) {
 	want := []Recipient{{Device: "pr", Node: "site", Outputs: []string{"led", "tv"}}, {Device: "sign", Node: "site", Outputs: []string{"led", "tv"}}}
 	if diff := cmp.Diff(want, rs); diff != "" {
 		t.Errorf("frozen legacy recipients (-want +got):\n%s", diff)
+	}
+	for _, tbl := range []string{"campaign_targets", "campaign_playlists"} {
+		var ddl string
+		if err := st.db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = ?`, tbl).Scan(&ddl); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ddl, `REFERENCES "campaigns"(id)`) && !strings.Contains(ddl, `REFERENCES campaigns(id)`) {
+			t.Errorf("%s after the rebuild: %s", tbl, ddl)
+		}
+	}
+	if rows, err := st.db.QueryContext(ctx, `PRAGMA foreign_key_check`); err != nil {
+		t.Fatal(err)
+	} else {
+		if rows.Next() {
+			t.Error("foreign key violations after migration")
+		}
+		rows.Close()
 	}
 	outs, _ := st.AllDeviceOutputs(ctx)
 	if !maps.Equal(outs["pr"], map[string]string{"printer": "escpos-58mm"}) || !maps.Equal(outs["sign"], map[string]string{"led": "alpha-sign-serial"}) {
