@@ -44,8 +44,8 @@ trap 'stop_all; summary; exit 0' INT TERM
 # only this script, which stops the agents first (they send their last
 # proofs and an offline status) and the controller last.
 
-echo ">> starting the controller (embedded broker and HTTP on free loopback ports; log: $DATA/controller.log)"
-setsid "$BIN/guardcast-controller" serve --data "$DATA" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 --print-proofs 2>"$DATA/controller.log" &
+echo ">> starting the controller (embedded broker, agent media and office HTTP on free loopback ports; log: $DATA/controller.log)"
+setsid "$BIN/guardcast-controller" serve --data "$DATA" --mqtt 127.0.0.1:0 --media-http 127.0.0.1:0 --http 127.0.0.1:0 --print-proofs 2>"$DATA/controller.log" &
 pids+=($!)
 for _ in $(seq 100); do
 	[[ -s $DATA/endpoints.json ]] && break
