@@ -1,7 +1,9 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -49,10 +51,55 @@ type PreviewResult struct {
 	// Alerts in force preempt their outputs until they expire; a preview
 	// shows the schedule underneath them.
 	Alerts []protocol.Alert `json:"alerts,omitempty"`
+
+	// PlayCount is every play foreseen in the span. Plays lists at most
+	// MaxPreviewPlays of them, the earliest: when Truncated, Plays holds
+	// every play starting before ListedUntil and Daily counts them all.
+	PlayCount   int        `json:"play_count"`
+	Truncated   bool       `json:"truncated,omitempty"`
+	ListedUntil *time.Time `json:"listed_until,omitempty"`
+	// MissCount is every quota miss found; Misses lists at most
+	// MaxPreviewMisses, the earliest.
+	MissCount int `json:"miss_count"`
+	// Daily is the whole span summarised: plays per local day, output and
+	// item, in day order.
+	Daily []PreviewDay `json:"daily"`
+}
+
+// PreviewDay counts one item's plays on one output on one local day.
+type PreviewDay struct {
+	Day      string `json:"day"` // 2006-01-02 in the schedule's zone
+	Output   string `json:"output"`
+	SHA256   string `json:"sha256"`
+	Title    string `json:"title,omitempty"`
+	Entry    string `json:"entry,omitempty"`
+	Campaign string `json:"campaign,omitempty"`
+	Safe     bool   `json:"safe,omitempty"`
+	Plays    int    `json:"plays"`
+	PlayMS   int64  `json:"play_ms"` // the plays' total length
 }
 
 // MaxPreviewSpan bounds a preview.
 const MaxPreviewSpan = 31 * 24 * time.Hour
+
+// Bounds on what a preview holds, so that its memory does not grow with
+// the number of plays: a 2-second loop over 31 days is 1.3 million plays,
+// which listed one by one took 1.9 GB to compute and 2.5 GB to encode.
+const (
+	MaxPreviewPlays  = 5000 // plays listed; the rest are counted in Daily
+	MaxPreviewMisses = 1000 // misses listed; the rest are counted in MissCount
+	// maxPreviewSteps stops an evaluation that cannot advance (it would
+	// be a bug in a schedule or the evaluator, not a long span).
+	maxPreviewSteps = 20_000_000
+)
+
+// ErrPreviewTooLong is returned when the evaluator takes more than
+// maxPreviewSteps steps over the span.
+var ErrPreviewTooLong = errors.New("preview: the evaluator did not get through the span")
+
+// previewSlots bounds concurrent Preview calls (each is a CPU-bound
+// evaluator run of up to a few seconds).
+var previewSlots = make(chan struct{}, 2)
 
 // Preview compiles device's desired state exactly as the fleet would
 // (without signing or storing a version) and runs the agent's own
@@ -64,16 +111,30 @@ func Preview(ctx context.Context, c *Compiler, device, output string, from, to t
 	if output != "" && !protocol.ValidOutput(output) {
 		return nil, store.Invalid(fmt.Errorf("output %q: want led, tv, audio or printer", output))
 	}
+	select {
+	case previewSlots <- struct{}{}:
+		defer func() { <-previewSlots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	ds, err := c.Desired(ctx, device)
 	if err != nil {
 		return nil, err
 	}
-	return PreviewState(ds, output, from, to)
+	return previewState(ctx, ds, output, from, to)
 }
 
 // PreviewState runs the evaluator over an already compiled desired state.
 func PreviewState(ds *protocol.DesiredState, output string, from, to time.Time) (*PreviewResult, error) {
-	res := &PreviewResult{Device: ds.Device, Version: ds.Version, TZ: DefaultTZ, Plays: []PreviewPlay{}, Misses: []PreviewMiss{}, Alerts: ds.Alerts}
+	return previewState(context.Background(), ds, output, from, to)
+}
+
+func previewState(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time) (*PreviewResult, error) {
+	if !to.After(from) || to.Sub(from) > MaxPreviewSpan {
+		return nil, store.Invalid(fmt.Errorf("preview span %v..%v: to must be after from, at most %v", from, to, MaxPreviewSpan))
+	}
+	res := &PreviewResult{Device: ds.Device, Version: ds.Version, TZ: DefaultTZ, Plays: []PreviewPlay{}, Misses: []PreviewMiss{},
+		Alerts: ds.Alerts, Daily: []PreviewDay{}}
 	var outputs []string
 	if ds.Schedule != nil {
 		res.TZ = ds.Schedule.TZ
@@ -95,21 +156,41 @@ func PreviewState(ds *protocol.DesiredState, output string, from, to time.Time) 
 		return nil, err
 	}
 	res.From, res.To = from.In(loc), to.In(loc)
+	daily := map[dayKey]*PreviewDay{}
 	for _, o := range outputs {
 		if output != "" && o != output {
 			continue
 		}
-		plays, misses, err := plan.Preview(ds.Schedule, o, ds.Playlists, from, to)
+		// Each output keeps only its earliest MaxPreviewPlays (and misses):
+		// no later play can be among the earliest MaxPreviewPlays overall.
+		var plays []PreviewPlay
+		var misses []PreviewMiss
+		err := previewOutput(ctx, ds, o, from, to, func(p plan.Planned) {
+			res.PlayCount++
+			start := p.Start.In(loc)
+			k := dayKey{start.Format(time.DateOnly), o, p.Item.SHA256, p.EntryID, p.Campaign, p.Safe}
+			d := daily[k]
+			if d == nil {
+				d = &PreviewDay{Day: k.day, Output: o, SHA256: p.Item.SHA256, Title: p.Item.Title, Entry: p.EntryID, Campaign: p.Campaign, Safe: p.Safe}
+				daily[k] = d
+			}
+			d.Plays++
+			d.PlayMS += p.End.Sub(p.Start).Milliseconds()
+			if len(plays) < MaxPreviewPlays {
+				plays = append(plays, PreviewPlay{Start: start, End: p.End.In(loc), Output: o, Title: p.Item.Title,
+					SHA256: p.Item.SHA256, Kind: p.Item.Kind, DurationMS: p.Item.DurationMS, Entry: p.EntryID, Campaign: p.Campaign, Safe: p.Safe})
+			}
+		}, func(m plan.Miss) {
+			res.MissCount++
+			if len(misses) < MaxPreviewMisses {
+				misses = append(misses, PreviewMiss{Output: o, Entry: m.EntryID, Campaign: m.Campaign, At: m.At.In(loc), Detail: m.Detail})
+			}
+		})
 		if err != nil {
 			return nil, fmt.Errorf("preview %s of %s: %w", o, ds.Device, err)
 		}
-		for _, p := range plays {
-			res.Plays = append(res.Plays, PreviewPlay{Start: p.Start.In(loc), End: p.End.In(loc), Output: o, Title: p.Item.Title,
-				SHA256: p.Item.SHA256, Kind: p.Item.Kind, DurationMS: p.Item.DurationMS, Entry: p.EntryID, Campaign: p.Campaign, Safe: p.Safe})
-		}
-		for _, m := range misses {
-			res.Misses = append(res.Misses, PreviewMiss{Output: o, Entry: m.EntryID, Campaign: m.Campaign, At: m.At.In(loc), Detail: m.Detail})
-		}
+		res.Plays = append(res.Plays, plays...)
+		res.Misses = append(res.Misses, misses...)
 	}
 	sort.SliceStable(res.Plays, func(i, j int) bool {
 		if !res.Plays[i].Start.Equal(res.Plays[j].Start) {
@@ -118,5 +199,112 @@ func PreviewState(ds *protocol.DesiredState, output string, from, to time.Time) 
 		return res.Plays[i].Output < res.Plays[j].Output
 	})
 	sort.SliceStable(res.Misses, func(i, j int) bool { return res.Misses[i].At.Before(res.Misses[j].At) })
+	if len(res.Plays) < res.PlayCount || len(res.Plays) > MaxPreviewPlays {
+		// Cut so that the listing has no holes: every play starting
+		// before ListedUntil is in it. An output that hit its cap is
+		// complete only before its last listed play.
+		var until time.Time
+		for _, o := range outputs {
+			if countOutput(res.Plays, o) == MaxPreviewPlays {
+				if last := lastOfOutput(res.Plays, o); until.IsZero() || last.Before(until) {
+					until = last
+				}
+			}
+		}
+		cut := len(res.Plays)
+		if !until.IsZero() {
+			cut = sort.Search(len(res.Plays), func(i int) bool { return !res.Plays[i].Start.Before(until) })
+		}
+		if cut > MaxPreviewPlays {
+			cut = MaxPreviewPlays
+			until = res.Plays[cut].Start
+			for cut > 0 && !res.Plays[cut-1].Start.Before(until) { // ties at the cut go too
+				cut--
+			}
+		}
+		res.Plays = res.Plays[:cut:cut]
+		res.Truncated, res.ListedUntil = true, &until
+	}
+	if len(res.Misses) > MaxPreviewMisses {
+		res.Misses = res.Misses[:MaxPreviewMisses:MaxPreviewMisses]
+	}
+	for _, d := range daily {
+		res.Daily = append(res.Daily, *d)
+	}
+	sort.Slice(res.Daily, func(i, j int) bool {
+		a, b := res.Daily[i], res.Daily[j]
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Output, b.Output), cmp.Compare(a.Entry, b.Entry),
+			cmp.Compare(a.SHA256, b.SHA256), cmp.Compare(a.Campaign, b.Campaign), boolCmp(a.Safe, b.Safe)) < 0
+	})
 	return res, nil
+}
+
+type dayKey struct {
+	day, output, sha, entry, campaign string
+	safe                              bool
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+func countOutput(plays []PreviewPlay, o string) int {
+	n := 0
+	for _, p := range plays {
+		if p.Output == o {
+			n++
+		}
+	}
+	return n
+}
+
+func lastOfOutput(plays []PreviewPlay, o string) time.Time {
+	for i := len(plays) - 1; i >= 0; i-- {
+		if plays[i].Output == o {
+			return plays[i].Start
+		}
+	}
+	return time.Time{}
+}
+
+// previewOutput is plan.Preview streamed: the same evaluator loop (every
+// item lasting exactly its DurationMS, the clock synchronised, everything
+// cached), handing each play and miss to a callback instead of collecting
+// them, so memory stays flat however many plays the span holds.
+func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time,
+	play func(plan.Planned), miss func(plan.Miss)) error {
+	ev, err := plan.New(ds.Schedule, output, ds.Playlists)
+	if err != nil {
+		return err
+	}
+	steps := 0
+	for t := from; t.Before(to); steps++ {
+		if steps%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if steps >= maxPreviewSteps {
+			return ErrPreviewTooLong
+		}
+		p := ev.Next(plan.Env{Now: t, Synced: true})
+		for _, m := range ev.Misses() {
+			miss(m)
+		}
+		if p.Item.SHA256 == "" {
+			t = t.Add(max(p.Wait, time.Millisecond))
+			continue
+		}
+		end := t.Add(time.Duration(p.Item.DurationMS) * time.Millisecond)
+		play(plan.Planned{Start: t, End: end, Item: p.Item, EntryID: p.EntryID, Campaign: p.Campaign, Safe: p.Safe})
+		ev.Played(p, t, end)
+		t = end
+	}
+	return nil
 }
