@@ -109,3 +109,29 @@ func TestHelp(t *testing.T) {
 		t.Errorf("help created %v", ents)
 	}
 }
+
+// TestMediaAddRefusesLinks: `media add` stores neither a symlink's target
+// (/etc/passwd) nor a hard link's (the office's content key).
+func TestMediaAddRefusesLinks(t *testing.T) {
+	dir := t.TempDir()
+	src := t.TempDir()
+	key := filepath.Join(t.TempDir(), "content.key")
+	if err := os.WriteFile(key, []byte("PRIVATE KEY: do not serve me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(src, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(key, filepath.Join(src, "key.txt")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"link.txt", "key.txt"} {
+		code, out, errs := run(t, dir, "media", "add", filepath.Join(src, name))
+		if code != 1 || !strings.Contains(errs, "not a regular file with one link") {
+			t.Errorf("media add %s: exit %d\nstdout: %s\nstderr: %s", name, code, out, errs)
+		}
+	}
+	if _, out, _ := run(t, dir, "media", "list"); strings.Contains(out, ".txt") {
+		t.Errorf("media list after refusals:\n%s", out)
+	}
+}
