@@ -1,79 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/alert"
+	"github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
-	"github.com/guardcast/guardcast/controller/internal/serve"
-	"github.com/guardcast/guardcast/controller/internal/web"
 )
-
-// apiBase is the running controller's local API, from endpoints.json.
-func apiBase(dir string) (string, bool) {
-	ep, err := serve.ReadEndpoints(dir)
-	if err != nil || ep.HTTPAddr == "" {
-		return "", false
-	}
-	host, port, err := net.SplitHostPort(ep.HTTPAddr)
-	if err != nil {
-		return "", false
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port), true
-}
-
-// errNoController: the API could not be reached at all, so nothing was
-// pushed through it and the direct path is safe.
-var errNoController = errors.New("controller API not reachable")
-
-// pushViaAPI posts the alert to the running controller, which stores it
-// and publishes at once (no poll delay).
-func pushViaAPI(ctx context.Context, base string, req alert.Request) (*web.PushResult, error) {
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, "POST", base+"/api/alerts", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext, Proxy: nil}}
-	resp, err := client.Do(hreq)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, fmt.Errorf("%w: %v", errNoController, err)
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.NewDecoder(resp.Body).Decode(&e)
-		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusNotFound {
-			return nil, usagef("%s", e.Error)
-		}
-		return nil, fmt.Errorf("controller API: %s: %s", resp.Status, e.Error)
-	}
-	var res web.PushResult
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, fmt.Errorf("controller API answer: %w", err)
-	}
-	return &res, nil
-}
 
 func cmdAlertPush(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("alert push", env)
@@ -86,7 +23,6 @@ func cmdAlertPush(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&q.Expires, "expires", "", "when it expires: a duration (2h, the default) or an RFC 3339 time")
 	fs.StringVar(&q.Repeat, "repeat", "", "replay it this often while in force (5m); default once per output")
 	fs.StringVar(&q.Hold, "hold", "", "how long the text holds a screen (default 15s)")
-	direct := fs.Bool("direct", false, "write to the database even if a controller is running (it then picks the alert up at its next poll)")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -97,38 +33,21 @@ func cmdAlertPush(ctx context.Context, args []string, env Env) error {
 	if len(q.To) == 0 {
 		return usagef("--to is required")
 	}
-	var res *web.PushResult
-	how := "via the running controller"
-	if base, ok := apiBase(*data); ok && !*direct {
-		r, err := pushViaAPI(ctx, base, q)
-		if err != nil && !errors.Is(err, errNoController) {
-			return err
-		}
-		res = r
+	c, err := connect(ctx, env, *data, "alert push")
+	if err != nil {
+		return err
 	}
-	if res == nil {
-		st, err := openStore(ctx, *data)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		a, err := alert.Push(ctx, st, q, time.Now())
-		if errors.Is(err, alert.ErrBadRequest) {
-			return usageError{err}
-		}
-		if err != nil {
-			return err
-		}
-		res = &web.PushResult{Alert: web.ViewAlert(a, time.Now())}
-		if tree, err := st.Tree(ctx); err == nil {
-			if rs, err := alert.Recipients(ctx, st, tree, a.Targets); err == nil {
-				res.Recipients = len(rs)
-			}
-		}
-		how = "in the database; a running controller publishes it at its next poll"
+	defer c.Close()
+	var res office.PushResult
+	if err := c.call(ctx, "alert.push", q, &res); err != nil {
+		return err
+	}
+	if res.Pending != nil {
+		fmt.Fprintf(env.Stdout, "two-person alerts are on: %s\n", res.Pending.Message)
+		return nil
 	}
 	a := res.Alert
-	fmt.Fprintf(env.Stdout, "alert %s pushed to %d device(s) under %s (%s)\n", a.ID, res.Recipients, strings.Join(a.Targets, ", "), how)
+	fmt.Fprintf(env.Stdout, "alert %s pushed to %d device(s) under %s (%s)\n", a.ID, res.Recipients, strings.Join(a.Targets, ", "), c.how)
 	fmt.Fprintf(env.Stdout, "outputs %s; expires %s\n", strings.Join(a.Outputs, ","), time.Unix(a.ExpiresAt, 0).Format(time.DateTime))
 	fmt.Fprintf(env.Stdout, "track it: guardcast-controller alert status %s\n", a.ID)
 	return nil
@@ -154,9 +73,9 @@ func cmdAlertList(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	views := []web.AlertView{}
+	views := []office.AlertView{}
 	for _, a := range as {
-		views = append(views, web.ViewAlert(a, time.Now()))
+		views = append(views, office.ViewAlert(a, time.Now()))
 	}
 	if *asJSON {
 		return printJSON(env, views)
@@ -303,12 +222,12 @@ func cmdAlertCancel(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "alert cancel")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.CancelAlert(ctx, id, time.Now()); err != nil {
+	defer c.Close()
+	if err := c.call(ctx, "alert.cancel", office.AlertRef{ID: id}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "alert %s cancelled; the next documents drop it\n", id)

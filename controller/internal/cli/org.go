@@ -9,11 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/org"
 	"github.com/guardcast/guardcast/controller/internal/report"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
 	"github.com/guardcast/guardcast/controller/internal/store"
-	"github.com/guardcast/guardcast/controller/internal/web"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -51,7 +51,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 func cmdOrgAdd(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("org add", env)
-	var q web.NodeRequest
+	var q office.NodeRequest
 	fs.StringVar(&q.ID, "id", "", "node ID (a-z, 0-9, - _ .)")
 	fs.StringVar(&q.Kind, "kind", "", "county, town, village, unit or site")
 	fs.StringVar(&q.Name, "name", "", "display name")
@@ -68,31 +68,42 @@ func cmdOrgAdd(ctx context.Context, args []string, env Env) error {
 	if len(quiet) > 0 {
 		q.Quiet = quiet
 	}
-	n, err := q.Node()
+	if _, err := q.Node(); err != nil {
+		return err
+	}
+	c, err := connect(ctx, env, *data, "org add")
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.AddNode(ctx, n); err != nil {
-		return err
-	}
-	tree, err := st.Tree(ctx)
-	if err != nil {
+	defer c.Close()
+	var n org.Node
+	if err := c.call(ctx, "org.add", q, &n); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s %s (%s) added", n.Kind, n.ID, n.Name)
 	if n.Parent != "" {
 		fmt.Fprintf(env.Stdout, " under %s", n.Parent)
 	}
-	if tz := tree.TZ(n.ID); tz != "" {
-		fmt.Fprintf(env.Stdout, "; time zone %s", tz)
+	var tree office.OrgView
+	if err := c.call(ctx, "org.tree", office.Empty{}, &tree); err == nil {
+		if tz := findTZ(tree.Roots, n.ID); tz != "" {
+			fmt.Fprintf(env.Stdout, "; time zone %s", tz)
+		}
 	}
 	fmt.Fprintln(env.Stdout)
 	return nil
+}
+
+func findTZ(ns []*office.NodeView, id string) string {
+	for _, n := range ns {
+		if n.ID == id {
+			return n.EffectiveTZ
+		}
+		if tz := findTZ(n.Children, id); tz != "" {
+			return tz
+		}
+	}
+	return ""
 }
 
 func cmdOrgEdit(ctx context.Context, args []string, env Env) error {
@@ -109,7 +120,7 @@ func cmdOrgEdit(ctx context.Context, args []string, env Env) error {
 	if *id == "" {
 		return usagef("--id is required")
 	}
-	var p web.NodePatch
+	p := office.NodePatch{ID: *id}
 	if flagSet(fs, "name") {
 		p.Name = name
 	}
@@ -123,19 +134,18 @@ func cmdOrgEdit(ctx context.Context, args []string, env Env) error {
 		q := []string(quiet)
 		p.Quiet = &q
 	}
-	if p == (web.NodePatch{}) {
+	if p.Name == nil && p.Parent == nil && p.TZ == nil && p.Quiet == nil {
 		return usagef("nothing to change: give --name, --parent, --tz or --quiet")
 	}
-	e, err := p.Edit()
+	if _, err := p.Edit(); err != nil {
+		return err
+	}
+	c, err := connect(ctx, env, *data, "org edit")
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.EditNode(ctx, *id, e); err != nil {
+	defer c.Close()
+	if err := c.call(ctx, "org.edit", p, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "node %s changed; a running controller republishes the affected devices' documents within a second\n", *id)
@@ -144,7 +154,7 @@ func cmdOrgEdit(ctx context.Context, args []string, env Env) error {
 
 func cmdOrgPersonAdd(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("org person add", env)
-	var p org.Person
+	var p office.PersonRequest
 	fs.StringVar(&p.Node, "node", "", "the node they are responsible for")
 	fs.StringVar(&p.Role, "role", "", "first_responsible, liaison or presenter")
 	fs.StringVar(&p.Name, "name", "", "name")
@@ -155,12 +165,12 @@ func cmdOrgPersonAdd(ctx context.Context, args []string, env Env) error {
 	if p.Node == "" || p.Role == "" || p.Name == "" || p.Phone == "" {
 		return usagef("--node, --role, --name and --phone are required")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "org person add")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if _, err := st.AddPerson(ctx, p); err != nil {
+	defer c.Close()
+	if err := c.call(ctx, "person.add", p, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s (%s, %s) is responsible for %s\n", p.Name, p.Role, p.Phone, p.Node)
@@ -178,7 +188,7 @@ func cmdOrgList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer st.Close()
-	v, err := web.OrgTree(ctx, st)
+	v, err := office.OrgTree(ctx, &office.StoreBackend{Store: st}, true)
 	if err != nil {
 		return err
 	}
@@ -186,15 +196,15 @@ func cmdOrgList(ctx context.Context, args []string, env Env) error {
 		return printJSON(env, v)
 	}
 	w := env.Stdout
-	device := func(indent string, d web.DeviceBrief) {
+	device := func(indent string, d office.DeviceBrief) {
 		tags := ""
 		if len(d.Tags) > 0 {
 			tags = " [" + strings.Join(d.Tags, ",") + "]"
 		}
 		fmt.Fprintf(w, "%s- %s%s: %s\n", indent, d.ID, tags, d.State)
 	}
-	var show func(n *web.NodeView, depth int)
-	show = func(n *web.NodeView, depth int) {
+	var show func(n *office.NodeView, depth int)
+	show = func(n *office.NodeView, depth int) {
 		ind := strings.Repeat("  ", depth)
 		tz := ""
 		switch {
@@ -247,12 +257,12 @@ func cmdDeviceMove(ctx context.Context, args []string, env Env) error {
 	if *id == "" || *to == "" {
 		return usagef("--id and --to are required")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "device move")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.MoveDevice(ctx, *id, *to); err != nil {
+	defer c.Close()
+	if err := c.call(ctx, "device.move", office.DeviceMove{ID: *id, To: *to}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s now belongs to site %s\n", *id, *to)
@@ -271,19 +281,16 @@ func cmdDeviceTag(ctx context.Context, args []string, env Env) error {
 	if *id == "" || len(add)+len(remove) == 0 {
 		return usagef("--id and at least one --add or --remove are required")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "device tag")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.TagDevice(ctx, *id, add, remove); err != nil {
+	defer c.Close()
+	var res office.DeviceTags
+	if err := c.call(ctx, "device.tag", office.DeviceTag{ID: *id, Add: add, Remove: remove}, &res); err != nil {
 		return err
 	}
-	tags, err := st.DeviceTags(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "%s tags: %s\n", *id, dash(strings.Join(tags[*id], ",")))
+	fmt.Fprintf(env.Stdout, "%s tags: %s\n", *id, dash(strings.Join(res.Tags, ",")))
 	return nil
 }
 
@@ -312,22 +319,29 @@ func cmdCampaignCreate(ctx context.Context, args []string, env Env) error {
 	if len(targets) == 0 || q.Output == "" || len(playlists) == 0 {
 		return usagef("--target, --output and --playlist are required")
 	}
-	c, err := q.Campaign()
+	camp, err := q.Campaign()
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "campaign create")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.CreateCampaign(ctx, c); err != nil {
+	defer c.Close()
+	var res office.ChangeResult
+	if err := c.call(ctx, "campaign.create", q, &res); err != nil {
 		return err
 	}
-	v := schedule.ViewCampaign(c)
-	fmt.Fprintf(env.Stdout, "campaign %s: %s on %s for %s (%s, priority %d)\n", c.Name, strings.Join(c.Playlists, ", "), c.Output,
-		strings.Join(v.Targets, " "), v.Rules(), c.Priority)
+	v := schedule.ViewCampaign(camp)
+	fmt.Fprintf(env.Stdout, "campaign %s: %s on %s for %s (%s, priority %d)\n", camp.Name, strings.Join(camp.Playlists, ", "), camp.Output,
+		strings.Join(v.Targets, " "), v.Rules(), camp.Priority)
+	printPending(env, res)
 	return nil
+}
+
+// printPending says what became of a change that waits for approval.
+func printPending(env Env, res office.ChangeResult) {
+	fmt.Fprintln(env.Stdout, res.Message)
 }
 
 func cmdCampaignList(ctx context.Context, args []string, env Env) error {
@@ -371,12 +385,12 @@ func cmdCampaignEnd(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one campaign NAME")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "campaign end")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.EndCampaign(ctx, pos[0], time.Now().Unix()); err != nil {
+	defer c.Close()
+	if err := c.call(ctx, "campaign.end", office.NameRef{Name: pos[0]}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "campaign %s ended; the next documents drop it\n", pos[0])

@@ -29,11 +29,13 @@ func TestSchedulePreview(t *testing.T) {
 		{"playlist", "create", "hot", "--output", "led", "--item", "hotline-zh.txt:10"},
 		{"playlist", "create", "voice", "--output", "audio", "--item", "atm-voice-zh.wav:10"},
 		{"playlist", "create", "music", "--output", "audio", "--item", "atm-voice-zh.mp3:20"},
+		{"@approve"},
 		{"campaign", "create", "ads", "--target", "node:shop", "--output", "led", "--playlist", "ads", "--priority", "5"},
 		{"campaign", "create", "hotline", "--target", "node:town", "--output", "led", "--playlist", "hot", "--priority", "1", "--min-share", "0.2"},
 		{"campaign", "create", "music", "--target", "tag:lobby", "--output", "audio", "--playlist", "music", "--priority", "3"},
 		{"campaign", "create", "voice", "--target", "device:kiosk", "--output", "audio", "--playlist", "voice",
 			"--daypart", "daily,09:00-10:00", "--min-every", "1m"},
+		{"@approve"},
 	} {
 		if code, out, errs := run(t, dir, args...); code != 0 {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)

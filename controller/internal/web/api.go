@@ -1,533 +1,556 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"mime"
+	"net"
 	"net/http"
-	"sort"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/alert"
-	"github.com/guardcast/guardcast/controller/internal/org"
-	"github.com/guardcast/guardcast/controller/internal/report"
-	"github.com/guardcast/guardcast/controller/internal/schedule"
+	"github.com/guardcast/guardcast/controller/internal/auth"
+	"github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
-// Previewer answers GET /api/devices/{id}/preview: what the device will
-// play between from and to (output "" for all).
-type Previewer func(ctx context.Context, device, output string, from, to time.Time) (any, error)
-
-// MaxBody bounds an API request body.
+// MaxBody bounds a JSON request body.
 const MaxBody = 1 << 20
 
-func (s *Server) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/org", s.getOrg)
-	mux.HandleFunc("POST /api/org/nodes", s.postNode)
-	mux.HandleFunc("PATCH /api/org/nodes/{id}", s.patchNode)
-	mux.HandleFunc("POST /api/org/nodes/{id}/people", s.postPerson)
-	mux.HandleFunc("POST /api/devices/{id}/move", s.moveDevice)
-	mux.HandleFunc("POST /api/devices/{id}/tags", s.tagDevice)
-	mux.HandleFunc("GET /api/devices/{id}/preview", s.preview)
-	mux.HandleFunc("GET /api/campaigns", s.listCampaigns)
-	mux.HandleFunc("POST /api/campaigns", s.postCampaign)
-	mux.HandleFunc("POST /api/campaigns/{name}/end", s.endCampaign)
-	mux.HandleFunc("GET /api/alerts", s.listAlerts)
-	mux.HandleFunc("POST /api/alerts", s.postAlert)
-	mux.HandleFunc("GET /api/alerts/{id}", s.alertStatus)
-	mux.HandleFunc("GET /api/alerts/{id}/laggards", s.alertLaggards)
-	mux.HandleFunc("POST /api/alerts/{id}/cancel", s.cancelAlert)
-	mux.HandleFunc("GET /api/quota-misses", s.quotaMisses)
-	mux.HandleFunc("GET /api/versions", s.versions)
-	mux.HandleFunc("GET /api/versions/laggards", s.versionLaggards)
+// MaxUpload bounds a media upload.
+const MaxUpload = 512 << 20
+
+// SessionCookie is the session cookie's name.
+const SessionCookie = "gc_session"
+
+// CSRFHeader carries the session's CSRF token on state-changing requests.
+const CSRFHeader = "X-CSRF-Token"
+
+// Sessions is what the API needs of the user service.
+type Sessions interface {
+	Login(ctx context.Context, name, password, remote string) (auth.Session, error)
+	Session(ctx context.Context, id string) (auth.Session, error)
+	Logout(ctx context.Context, id string) error
+	Token(ctx context.Context, token string) (auth.User, error)
 }
 
-// decode reads a JSON body strictly: bounded, unknown fields and trailing
-// data refused with the reason.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		httpError(w, http.StatusBadRequest, "request body: "+err.Error())
-		return false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		httpError(w, http.StatusBadRequest, "request body: trailing data after the JSON object")
-		return false
-	}
-	return true
+// Server is the office API.
+type Server struct {
+	core     *office.Core
+	sessions Sessions
+	log      *slog.Logger
+	routes   []Route
+	// TempDir holds uploads while they are validated ("" for the system's).
+	TempDir string
 }
 
-// fail maps an error to its status: a bad request 400, a missing name 404,
-// a duplicate 409, anything else 500.
-func (s *Server) fail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, alert.ErrBadRequest):
-		httpError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		httpError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, store.ErrExists):
-		httpError(w, http.StatusConflict, err.Error())
-	default:
-		s.log.Error("api", "err", err)
-		httpError(w, http.StatusInternalServerError, err.Error())
+// Route is one registered route, for documentation and for the tests that
+// prove every write refuses anonymous and wrong-role callers.
+type Route struct {
+	Method, Pattern string
+	Op              string // the office operation it performs; "" for login/logout/me
+	Write           bool
+}
+
+// New returns the API over the operations core.
+func New(core *office.Core, sessions Sessions, log *slog.Logger) *Server {
+	return &Server{core: core, sessions: sessions, log: log}
+}
+
+// Routes lists every route Handler serves.
+func (s *Server) Routes() []Route {
+	if s.routes == nil {
+		s.Handler()
+	}
+	return s.routes
+}
+
+// who is the caller of a request.
+type who struct {
+	actor   *office.Actor
+	session *auth.Session // nil for token callers
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.routes = nil
+	handle := func(method, pattern, op string, write bool, h http.HandlerFunc) {
+		s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Op: op, Write: write})
+		mux.HandleFunc(method+" "+pattern, h)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	handle("POST", "/api/login", "", true, s.login)
+	handle("POST", "/api/logout", "", true, s.logout)
+	handle("GET", "/api/me", "", false, s.me)
+
+	// Every operation by name: what the CLI uses.
+	for _, o := range office.Ops() {
+		if o.Name == "media.add" {
+			continue
+		}
+		name := o.Name
+		handle("POST", "/api/op/"+name, name, o.Write, func(w http.ResponseWriter, r *http.Request) {
+			s.invoke(w, r, name, nil, http.StatusOK)
+		})
+	}
+	handle("POST", "/api/media", "media.add", true, s.upload)
+	handle("GET", "/api/proofs/export", "proofs.list", false, s.exportProofs)
+
+	// REST names for the same operations.
+	rest := []struct {
+		method, pattern, op string
+		build               func(r *http.Request) map[string]any
+		code                int
+	}{
+		{"GET", "/api/org", "org.tree", nil, 200},
+		{"POST", "/api/org/nodes", "org.add", nil, 201},
+		{"PATCH", "/api/org/nodes/{id}", "org.edit", path("id", "id"), 200},
+		{"POST", "/api/org/nodes/{id}/people", "person.add", path("id", "node"), 201},
+		{"GET", "/api/devices", "device.list", nil, 200},
+		{"POST", "/api/devices", "device.add", nil, 201},
+		{"POST", "/api/devices/{id}/move", "device.move", path("id", "id"), 200},
+		{"POST", "/api/devices/{id}/tags", "device.tag", path("id", "id"), 200},
+		{"GET", "/api/devices/{id}/preview", "schedule.preview", query(map[string]string{"output": "output", "from": "from", "to": "to"}, path("id", "device")), 200},
+		{"GET", "/api/media", "media.list", nil, 200},
+		{"GET", "/api/playlists", "playlist.list", nil, 200},
+		{"POST", "/api/playlists", "playlist.create", nil, 201},
+		{"PUT", "/api/playlists/{name}", "playlist.edit", path("name", "name"), 201},
+		{"POST", "/api/playlists/{name}/assign", "playlist.assign", path("name", "playlist"), 201},
+		{"GET", "/api/campaigns", "campaign.list", flag("all"), 200},
+		{"POST", "/api/campaigns", "campaign.create", nil, 201},
+		{"POST", "/api/campaigns/{name}/end", "campaign.end", path("name", "name"), 200},
+		{"GET", "/api/changes", "change.list", query(map[string]string{"state": "state"}, flag("all")), 200},
+		{"GET", "/api/changes/{id}", "change.show", pathInt("id", "id"), 200},
+		{"POST", "/api/changes/{id}/approve", "change.approve", pathInt("id", "id"), 200},
+		{"POST", "/api/changes/{id}/reject", "change.reject", pathInt("id", "id"), 200},
+		{"POST", "/api/changes/{id}/withdraw", "change.withdraw", pathInt("id", "id"), 200},
+		{"GET", "/api/alerts", "alert.list", flag("active"), 200},
+		{"POST", "/api/alerts", "alert.push", nil, 201},
+		{"GET", "/api/alerts/{id}", "alert.status", path("id", "id"), 200},
+		{"GET", "/api/alerts/{id}/laggards", "alert.laggards", path("id", "id"), 200},
+		{"POST", "/api/alerts/{id}/cancel", "alert.cancel", path("id", "id"), 200},
+		{"GET", "/api/quota-misses", "quota.misses", query(map[string]string{"device": "device"}), 200},
+		{"GET", "/api/versions", "versions.list", nil, 200},
+		{"GET", "/api/versions/laggards", "versions.laggards", nil, 200},
+		{"GET", "/api/findings", "findings.list", query(map[string]string{"device": "device"}), 200},
+		{"GET", "/api/adminlog", "adminlog.list", query(map[string]string{"since": "since", "until": "until", "actor": "actor", "action": "action"}), 200},
+		{"GET", "/api/users", "user.list", nil, 200},
+		{"POST", "/api/users", "user.add", nil, 201},
+	}
+	for _, rt := range rest {
+		o, ok := office.Lookup(rt.op)
+		if !ok {
+			panic("web: route " + rt.pattern + " names unknown operation " + rt.op)
+		}
+		rt := rt
+		handle(rt.method, rt.pattern, rt.op, o.Write, func(w http.ResponseWriter, r *http.Request) {
+			var extra map[string]any
+			if rt.build != nil {
+				extra = rt.build(r)
+				if bad, ok := extra[badKey]; ok {
+					httpError(w, http.StatusBadRequest, fmt.Sprint(bad))
+					return
+				}
+			}
+			s.invoke(w, r, rt.op, extra, rt.code)
+		})
+	}
+	return securityHeaders(mux)
+}
+
+const badKey = "\x00bad"
+
+func path(param, field string) func(*http.Request) map[string]any {
+	return func(r *http.Request) map[string]any { return map[string]any{field: r.PathValue(param)} }
+}
+
+func pathInt(param, field string) func(*http.Request) map[string]any {
+	return func(r *http.Request) map[string]any {
+		n, err := strconv.ParseInt(r.PathValue(param), 10, 64)
+		if err != nil {
+			return map[string]any{badKey: param + ": want a number"}
+		}
+		return map[string]any{field: n}
 	}
 }
 
-func (s *Server) changed() {
-	if s.Changed != nil {
-		s.Changed()
+func flag(name string) func(*http.Request) map[string]any {
+	return func(r *http.Request) map[string]any {
+		if r.URL.Query().Get(name) != "" {
+			return map[string]any{name: true}
+		}
+		return nil
 	}
 }
 
-func created(w http.ResponseWriter, v any) {
+func query(fields map[string]string, more ...func(*http.Request) map[string]any) func(*http.Request) map[string]any {
+	return func(r *http.Request) map[string]any {
+		out := map[string]any{}
+		for q, f := range fields {
+			if v := r.URL.Query().Get(q); v != "" {
+				out[f] = v
+			}
+		}
+		for _, m := range more {
+			for k, v := range m(r) {
+				out[k] = v
+			}
+		}
+		return out
+	}
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusCreated)
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
 }
 
-// DeviceBrief is a device as the org tree lists it.
-type DeviceBrief struct {
-	ID    string   `json:"id"`
-	Tags  []string `json:"tags,omitempty"`
-	State string   `json:"state"`
+func httpError(w http.ResponseWriter, code int, msg string) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="guardcast"`)
+	}
+	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// NodeView is one node of GET /api/org.
-type NodeView struct {
-	org.Node
-	EffectiveTZ string        `json:"effective_tz,omitempty"`
-	People      []org.Person  `json:"people"`
-	Devices     []DeviceBrief `json:"devices,omitempty"`
-	Children    []*NodeView   `json:"children,omitempty"`
+// Status maps an office error to its HTTP status.
+func Status(err error) int {
+	switch {
+	case errors.Is(err, office.ErrUnauthenticated), errors.Is(err, auth.ErrNoSession), errors.Is(err, auth.ErrBadLogin):
+		return http.StatusUnauthorized
+	case errors.Is(err, office.ErrForbidden), errors.Is(err, auth.ErrDisabled):
+		return http.StatusForbidden
+	case errors.Is(err, auth.ErrLockedOut), errors.Is(err, auth.ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, alert.ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, office.ErrUnknownOp), errors.Is(err, store.ErrNotFound), errors.Is(err, auth.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
 }
 
-// OrgView is the whole tree; Unplaced are devices on no site.
-type OrgView struct {
-	Roots    []*NodeView   `json:"roots"`
-	Unplaced []DeviceBrief `json:"unplaced"`
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := Status(err)
+	if code == http.StatusInternalServerError {
+		s.log.Error("api", "err", err)
+	}
+	httpError(w, code, err.Error())
 }
 
-// OrgTree builds the tree view with devices and their version states.
-func OrgTree(ctx context.Context, st *store.Store) (*OrgView, error) {
-	tree, err := st.Tree(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vs, err := report.Versions(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := st.DeviceTags(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bySite := map[string][]DeviceBrief{}
-	out := &OrgView{Roots: []*NodeView{}, Unplaced: []DeviceBrief{}}
-	for _, v := range vs {
-		b := DeviceBrief{ID: v.Device, Tags: tags[v.Device], State: v.State}
-		if _, ok := tree.Node(v.Site); ok {
-			bySite[v.Site] = append(bySite[v.Site], b)
-		} else {
-			out.Unplaced = append(out.Unplaced, b)
+// caller works out who sent r: an API token, or a session cookie.
+func (s *Server) caller(r *http.Request) (who, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return who{}, fmt.Errorf("authorization: want \"Bearer TOKEN\": %w", auth.ErrNoSession)
 		}
-	}
-	var build func(id string) *NodeView
-	build = func(id string) *NodeView {
-		n, _ := tree.Node(id)
-		v := &NodeView{Node: n, EffectiveTZ: tree.TZ(id), People: tree.People(id), Devices: bySite[id]}
-		if v.People == nil {
-			v.People = []org.Person{}
-		}
-		for _, c := range tree.Children(id) {
-			v.Children = append(v.Children, build(c))
-		}
-		return v
-	}
-	for _, r := range tree.Roots() {
-		out.Roots = append(out.Roots, build(r))
-	}
-	return out, nil
-}
-
-func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
-	v, err := OrgTree(r.Context(), s.st)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, v)
-}
-
-// NodeRequest is the body of POST /api/org/nodes; Quiet takes the CLI's
-// "daily,22:00-07:00" form ("none": no quiet hours, left out: inherit).
-type NodeRequest struct {
-	ID     string   `json:"id"`
-	Kind   string   `json:"kind"`
-	Name   string   `json:"name"`
-	Parent string   `json:"parent,omitempty"`
-	TZ     string   `json:"tz,omitempty"`
-	Quiet  []string `json:"quiet,omitempty"`
-}
-
-// Node parses the request.
-func (q NodeRequest) Node() (org.Node, error) {
-	n := org.Node{ID: q.ID, Kind: q.Kind, Name: q.Name, Parent: q.Parent, TZ: q.TZ}
-	if q.Quiet != nil {
-		quiet, err := org.ParseQuiet(q.Quiet)
+		u, err := s.sessions.Token(r.Context(), strings.TrimSpace(tok))
 		if err != nil {
-			return n, store.Invalid(err)
+			return who{}, err
 		}
-		n.Quiet = quiet
+		a := office.ActorOf(u)
+		return who{actor: &a}, nil
 	}
-	return n, nil
-}
-
-func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
-	var q NodeRequest
-	if !decode(w, r, &q) {
-		return
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return who{}, nil
 	}
-	n, err := q.Node()
-	if err == nil {
-		err = s.st.AddNode(r.Context(), n)
-	}
+	sess, err := s.sessions.Session(r.Context(), c.Value)
 	if err != nil {
-		s.fail(w, err)
-		return
+		return who{}, err
 	}
-	s.changed()
-	created(w, n)
+	a := office.ActorOf(sess.User)
+	return who{actor: &a, session: &sess}, nil
 }
 
-// NodePatch is the body of PATCH /api/org/nodes/{id}: only the fields
-// present change. Quiet ["inherit"] goes back to the parent's.
-type NodePatch struct {
-	Name   *string   `json:"name,omitempty"`
-	Parent *string   `json:"parent,omitempty"`
-	TZ     *string   `json:"tz,omitempty"`
-	Quiet  *[]string `json:"quiet,omitempty"`
+func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+
+// sameOrigin refuses browser requests from other sites: a present Origin
+// must be this host, and Sec-Fetch-Site, when the browser sends it, must
+// not be cross-site.
+func sameOrigin(r *http.Request) error {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return fmt.Errorf("cross-site request (Sec-Fetch-Site: %s) refused", site)
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("origin %q refused", o)
+	}
+	if !strings.EqualFold(u.Host, r.Host) {
+		return fmt.Errorf("origin %s is not this controller (%s): refused", o, r.Host)
+	}
+	return nil
 }
 
-// Edit parses the patch.
-func (p NodePatch) Edit() (store.NodeEdit, error) {
-	e := store.NodeEdit{Name: p.Name, Parent: p.Parent, TZ: p.TZ}
-	if p.Quiet != nil {
-		var q []protocol.Daypart
-		if len(*p.Quiet) != 1 || (*p.Quiet)[0] != "inherit" {
-			var err error
-			if q, err = org.ParseQuiet(*p.Quiet); err != nil {
-				return e, store.Invalid(err)
-			}
+// checkWrite applies the rules of a state-changing request: same origin,
+// a JSON body, and the session's CSRF token when a cookie signs it in.
+func checkWrite(r *http.Request, c who, jsonBody bool) (int, error) {
+	if err := sameOrigin(r); err != nil {
+		return http.StatusForbidden, err
+	}
+	if jsonBody && r.ContentLength != 0 {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			return http.StatusUnsupportedMediaType, errors.New("send the request body as Content-Type: application/json")
 		}
-		e.Quiet = &q
 	}
-	return e, nil
+	if c.session != nil && !c.session.CheckCSRF(r.Header.Get(CSRFHeader)) {
+		return http.StatusForbidden, fmt.Errorf("missing or wrong %s header (read it from GET /api/me)", CSRFHeader)
+	}
+	return 0, nil
 }
 
-func (s *Server) patchNode(w http.ResponseWriter, r *http.Request) {
-	var p NodePatch
-	if !decode(w, r, &p) {
+// invoke runs an office operation for the request, with extra fields
+// (path and query values) merged into the JSON body.
+func (s *Server) invoke(w http.ResponseWriter, r *http.Request, op string, extra map[string]any, code int) {
+	c, err := s.caller(r)
+	if err != nil {
+		s.fail(w, err)
 		return
 	}
-	e, err := p.Edit()
+	if c.actor == nil {
+		httpError(w, http.StatusUnauthorized, "sign in first: POST /api/login, or send an API token as Authorization: Bearer")
+		return
+	}
+	if !safeMethod(r.Method) {
+		if st, err := checkWrite(r, c, true); err != nil {
+			httpError(w, st, err.Error())
+			return
+		}
+	}
+	var body []byte
+	if !safeMethod(r.Method) {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			httpError(w, http.StatusRequestEntityTooLarge, "request body: "+err.Error())
+			return
+		}
+	}
+	if len(extra) > 0 {
+		if body, err = merge(body, extra); err != nil {
+			httpError(w, http.StatusBadRequest, "request body: "+err.Error())
+			return
+		}
+	}
+	resp, err := s.core.Invoke(r.Context(), c.actor, op, body)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, code, resp)
+}
+
+func merge(body []byte, extra map[string]any) ([]byte, error) {
+	m := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range extra {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = b
+	}
+	return json.Marshal(m)
+}
+
+// LoginRequest is the body of POST /api/login.
+type LoginRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// Me answers GET /api/me and a login: who is signed in, and the CSRF
+// token to send on state-changing requests.
+type Me struct {
+	User    office.Actor `json:"user"`
+	CSRF    string       `json:"csrf,omitempty"`
+	Expires string       `json:"expires,omitempty"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if st, err := checkWrite(r, who{}, true); err != nil {
+		httpError(w, st, err.Error())
+		return
+	}
+	var q LoginRequest
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err == nil {
-		err = s.st.EditNode(r.Context(), r.PathValue("id"), e)
+		err = office.DecodeStrict(b, &q)
 	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "request body: "+err.Error())
+		return
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	sess, err := s.sessions.Login(r.Context(), q.Name, q.Password, host)
+	if err != nil {
+		s.core.Log(r.Context(), "", "login_failed", q.Name, map[string]string{"remote": host, "why": err.Error()})
+		s.fail(w, err)
+		return
+	}
+	s.core.Log(r.Context(), sess.User.Name, "login", sess.User.Name, map[string]string{"remote": host})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.ID, Path: "/", Expires: sess.Expires,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, Me{User: office.ActorOf(sess.User), CSRF: sess.CSRF, Expires: sess.Expires.UTC().Format(time.RFC3339)})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caller(r)
+	if err != nil || c.actor == nil {
+		httpError(w, http.StatusUnauthorized, "not signed in")
+		return
+	}
+	if st, err := checkWrite(r, c, false); err != nil {
+		httpError(w, st, err.Error())
+		return
+	}
+	if c.session != nil {
+		if err := s.sessions.Logout(r.Context(), c.session.ID); err != nil {
+			s.fail(w, err)
+			return
+		}
+	}
+	s.core.Log(r.Context(), c.actor.Name, "logout", c.actor.Name, map[string]string{})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caller(r)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.changed()
-	tree, err := s.st.Tree(r.Context())
+	if c.actor == nil {
+		httpError(w, http.StatusUnauthorized, "not signed in")
+		return
+	}
+	m := Me{User: *c.actor}
+	if c.session != nil {
+		m.CSRF = c.session.CSRF
+		m.Expires = c.session.Expires.UTC().Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// upload takes POST /api/media?name=NAME[&title=T] with the file as the
+// body, and validates and stores it as `media add` does.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caller(r)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	n, _ := tree.Node(r.PathValue("id"))
-	writeJSON(w, n)
-}
-
-// PersonRequest is the body of POST /api/org/nodes/{id}/people.
-type PersonRequest struct {
-	Role  string `json:"role"`
-	Name  string `json:"name"`
-	Phone string `json:"phone"`
-}
-
-func (s *Server) postPerson(w http.ResponseWriter, r *http.Request) {
-	var q PersonRequest
-	if !decode(w, r, &q) {
+	if c.actor == nil {
+		httpError(w, http.StatusUnauthorized, "sign in first")
 		return
 	}
-	p := org.Person{Node: r.PathValue("id"), Role: q.Role, Name: q.Name, Phone: q.Phone}
-	id, err := s.st.AddPerson(r.Context(), p)
+	if st, err := checkWrite(r, c, false); err != nil {
+		httpError(w, st, err.Error())
+		return
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		httpError(w, http.StatusBadRequest, "name: the file's name (with its extension) is required")
+		return
+	}
+	if o, _ := office.Lookup("media.add"); !o.Allowed(*c.actor) {
+		s.fail(w, fmt.Errorf("media.add needs one of the roles %s: %w", o.RoleNames(), office.ErrForbidden))
+		return
+	}
+	f, err := os.CreateTemp(s.TempDir, "upload-*")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	p.ID = id
-	created(w, p)
-}
-
-func (s *Server) moveDevice(w http.ResponseWriter, r *http.Request) {
-	var q struct {
-		To string `json:"to"`
+	defer os.Remove(f.Name())
+	_, err = io.Copy(f, http.MaxBytesReader(w, r.Body, MaxUpload))
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if !decode(w, r, &q) {
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, "upload: "+err.Error())
 		return
 	}
-	if err := s.st.MoveDevice(r.Context(), r.PathValue("id"), q.To); err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.changed()
-	writeJSON(w, map[string]string{"device": r.PathValue("id"), "site": q.To})
-}
-
-func (s *Server) tagDevice(w http.ResponseWriter, r *http.Request) {
-	var q struct {
-		Add    []string `json:"add,omitempty"`
-		Remove []string `json:"remove,omitempty"`
-	}
-	if !decode(w, r, &q) {
-		return
-	}
-	id := r.PathValue("id")
-	if err := s.st.TagDevice(r.Context(), id, q.Add, q.Remove); err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.changed()
-	tags, err := s.st.DeviceTags(r.Context())
+	info, err := s.core.AddMedia(r.Context(), *c.actor, f.Name(), name, r.URL.Query().Get("title"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	t := tags[id]
-	if t == nil {
-		t = []string{}
-	}
-	writeJSON(w, map[string]any{"device": id, "tags": t})
+	writeJSON(w, http.StatusCreated, info)
 }
 
-func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
-	if s.Preview == nil {
-		httpError(w, http.StatusNotImplemented, "preview not available")
+// exportProofs streams the play log as JSON lines (auditors).
+func (s *Server) exportProofs(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caller(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if c.actor == nil {
+		httpError(w, http.StatusUnauthorized, "sign in first")
 		return
 	}
 	q := r.URL.Query()
-	now := s.now()
-	from, to := now, now.Add(24*time.Hour)
-	var err error
-	if v := q.Get("from"); v != "" {
-		if from, err = time.Parse(time.RFC3339, v); err != nil {
-			httpError(w, http.StatusBadRequest, "from: want RFC 3339")
-			return
-		}
-		to = from.Add(24 * time.Hour)
+	since, err := ParseSince(q.Get("since"), time.Now())
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	if v := q.Get("to"); v != "" {
-		if to, err = time.Parse(time.RFC3339, v); err != nil {
-			httpError(w, http.StatusBadRequest, "to: want RFC 3339")
+	f := store.ProofFilter{Device: q.Get("device")}
+	if f.Device != "" {
+		if err := protocol.ValidateDeviceID(f.Device); err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 	}
-	if !to.After(from) || to.Sub(from) > 31*24*time.Hour {
-		httpError(w, http.StatusBadRequest, "to must be after from, at most 31 days")
-		return
+	if !since.IsZero() {
+		f.SinceNS = since.UnixNano()
 	}
-	out := q.Get("output")
-	if out != "" && !protocol.ValidOutput(out) {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("output %q: want led, tv, audio or printer", out))
-		return
+	format := q.Get("format")
+	if format == "" {
+		format = "jsonl"
 	}
-	v, err := s.Preview(r.Context(), r.PathValue("id"), out, from, to)
-	if err != nil {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	}
+	if err := s.core.ExportProofs(r.Context(), *c.actor, f, format, w); err != nil {
 		s.fail(w, err)
-		return
 	}
-	writeJSON(w, v)
-}
-
-func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.st.Campaigns(r.Context(), r.URL.Query().Get("all") != "")
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	out := []schedule.CampaignView{}
-	for _, c := range cs {
-		out = append(out, schedule.ViewCampaign(c))
-	}
-	writeJSON(w, out)
-}
-
-func (s *Server) postCampaign(w http.ResponseWriter, r *http.Request) {
-	var q schedule.CampaignRequest
-	if !decode(w, r, &q) {
-		return
-	}
-	c, err := q.Campaign()
-	if err == nil {
-		err = s.st.CreateCampaign(r.Context(), c)
-	}
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.changed()
-	cs, err := s.st.Campaigns(r.Context(), true)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	for _, x := range cs {
-		if x.Name == c.Name {
-			created(w, schedule.ViewCampaign(x))
-			return
-		}
-	}
-	created(w, q)
-}
-
-func (s *Server) endCampaign(w http.ResponseWriter, r *http.Request) {
-	if err := s.st.EndCampaign(r.Context(), r.PathValue("name"), s.now().Unix()); err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.changed()
-	writeJSON(w, map[string]string{"campaign": r.PathValue("name"), "ended": s.now().UTC().Format(time.RFC3339)})
-}
-
-// AlertView is an alert as listed.
-type AlertView struct {
-	protocol.Alert
-	Pushed    string `json:"pushed"`
-	Expires   string `json:"expires"`
-	Cancelled string `json:"cancelled,omitempty"`
-	Active    bool   `json:"active"`
-}
-
-// ViewAlert is an alert with readable times.
-func ViewAlert(a store.Alert, now time.Time) AlertView {
-	v := AlertView{Alert: a.Alert, Pushed: time.UnixMilli(a.PushedMS).UTC().Format(time.RFC3339Nano),
-		Expires: time.Unix(a.ExpiresAt, 0).UTC().Format(time.RFC3339), Active: a.Active(now)}
-	if a.CancelledAt != 0 {
-		v.Cancelled = time.Unix(a.CancelledAt, 0).UTC().Format(time.RFC3339)
-	}
-	return v
-}
-
-func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
-	var since time.Time
-	if r.URL.Query().Get("active") != "" {
-		since = s.now()
-	}
-	as, err := s.st.Alerts(r.Context(), since)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	out := []AlertView{}
-	for _, a := range as {
-		out = append(out, ViewAlert(a, s.now()))
-	}
-	writeJSON(w, out)
-}
-
-// PushResult answers POST /api/alerts.
-type PushResult struct {
-	Alert      AlertView `json:"alert"`
-	Recipients int       `json:"recipients"`
-}
-
-func (s *Server) postAlert(w http.ResponseWriter, r *http.Request) {
-	var q alert.Request
-	if !decode(w, r, &q) {
-		return
-	}
-	a, err := alert.Push(r.Context(), s.st, q, s.now())
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	// Publish first, count after: the count must not delay the warning.
-	s.changed()
-	res := PushResult{Alert: ViewAlert(a, s.now())}
-	if tree, err := s.st.Tree(r.Context()); err == nil {
-		if rs, err := alert.Recipients(r.Context(), s.st, tree, a.Targets); err == nil {
-			res.Recipients = len(rs)
-		}
-	}
-	created(w, res)
-}
-
-func (s *Server) alertStatus(w http.ResponseWriter, r *http.Request) {
-	st, _, err := alert.StatusOf(r.Context(), s.st, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, st)
-}
-
-func (s *Server) alertLaggards(w http.ResponseWriter, r *http.Request) {
-	st, tree, err := alert.StatusOf(r.Context(), s.st, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, alert.Laggards(st, tree))
-}
-
-func (s *Server) cancelAlert(w http.ResponseWriter, r *http.Request) {
-	if err := s.st.CancelAlert(r.Context(), r.PathValue("id"), s.now()); err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.changed()
-	writeJSON(w, map[string]string{"alert": r.PathValue("id"), "cancelled": s.now().UTC().Format(time.RFC3339)})
-}
-
-func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
-	vs, err := report.Versions(r.Context(), s.st)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	sort.SliceStable(vs, func(i, j int) bool { return vs[i].Device < vs[j].Device })
-	writeJSON(w, vs)
-}
-
-func (s *Server) versionLaggards(w http.ResponseWriter, r *http.Request) {
-	ls, err := report.VersionLaggards(r.Context(), s.st)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, ls)
-}
-
-func (s *Server) quotaMisses(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.st.Acks(r.Context(), store.AckFilter{Device: r.URL.Query().Get("device"), Event: protocol.AckQuotaMiss})
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	type view struct {
-		protocol.Ack
-		ReceivedMS int64 `json:"received_ms"`
-	}
-	out := []view{}
-	for _, k := range rows {
-		out = append(out, view{k.Ack, k.ReceivedMS})
-	}
-	writeJSON(w, out)
 }
