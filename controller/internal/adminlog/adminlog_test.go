@@ -536,7 +536,23 @@ assert ok is None or ok(b"guardcast-adminlog-sig-v1\n" + g["entry"]["hash"].enco
 			if err := os.WriteFile(p, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(py, filepath.Join("testdata", "verify_adminlog.py"), p, base64.StdEncoding.EncodeToString(pub)).Output()
+			args := []string{filepath.Join("testdata", "verify_adminlog.py"), p, base64.StdEncoding.EncodeToString(pub)}
+			if name == "forged" { // the key must come from the file to see the forgery
+				// JSON lines, the key (hex) on a line of its own, as
+				// `adminlog export` writes them.
+				var lines []byte
+				k, _ := json.Marshal(map[string]string{"public_key": hex.EncodeToString(pub)})
+				lines = append(lines, k...)
+				for _, e := range entries {
+					b, _ := json.Marshal(e)
+					lines = append(append(lines, '\n'), b...)
+				}
+				if err := os.WriteFile(p, lines, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = args[:2]
+			}
+			out, err := exec.Command(py, args...).Output()
 			var exit *exec.ExitError
 			if err != nil && !errors.As(err, &exit) {
 				t.Fatal(err)

@@ -3,10 +3,13 @@
 
     python3 verify_adminlog.py EXPORT.json [PUBKEY_BASE64_OR_FILE]
 
-EXPORT.json is a JSON array of entries (as `guardcast adminlog export`
-writes and GET /api/adminlog returns). The public key is the contents of
-DATA/adminlog.pub. Signatures are checked when the `cryptography` package
-is installed. Prints one line per problem and exits 1 if there is any.
+EXPORT.json is either a JSON array of entries (as the admin-log API
+returns them) or JSON lines, one entry per line (as `adminlog export`
+writes them); a line with a "public_key" field gives the key. A key on the
+command line — base64 as in DATA/adminlog.pub, hex, or a file holding
+either — takes precedence. Signatures are checked when the `cryptography`
+package is installed. Prints one line per problem ("SEQ RULE") and exits 1
+if there is any.
 This script is the reference in docs/users-and-admin-log.md.
 """
 import base64, hashlib, json, os, sys
@@ -24,12 +27,19 @@ def canonical(e):
     return out
 
 
-def verifier(pub_b64):
+def key_bytes(text):
+    text = text.strip()
+    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return bytes.fromhex(text)
+    return base64.b64decode(text)
+
+
+def verifier(pub):
     try:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     except ImportError:
         return None
-    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(pub_b64))
+    key = Ed25519PublicKey.from_public_bytes(key_bytes(pub))
 
     def ok(message, sig):
         try:
@@ -77,9 +87,24 @@ def verify(entries, pub_b64=None):
     return problems
 
 
+def load(path):
+    text = open(path, encoding="utf-8").read()
+    if text.lstrip().startswith("["):
+        return json.loads(text), None
+    entries, pub = [], None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        if "public_key" in obj and "seq" not in obj:
+            pub = obj["public_key"]
+        else:
+            entries.append(obj)
+    return entries, pub
+
+
 def main():
-    entries = json.load(open(sys.argv[1], encoding="utf-8"))
-    pub = None
+    entries, pub = load(sys.argv[1])
     if len(sys.argv) > 2:
         pub = sys.argv[2]
         if os.path.exists(pub):
