@@ -11,8 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	firmwareprofiles "github.com/guardcast/guardcast/firmware-profiles"
-	"github.com/guardcast/guardcast/internal/profile"
 	"io"
 	"log/slog"
 	"maps"
@@ -24,12 +22,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/guardcast/guardcast/controller/internal/fleet"
+	firmwareprofiles "github.com/guardcast/guardcast/firmware-profiles"
+	"github.com/guardcast/guardcast/internal/profile"
+
+	"github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/pki"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
 	"github.com/guardcast/guardcast/controller/internal/serve"
 	"github.com/guardcast/guardcast/controller/internal/store"
-	"github.com/guardcast/guardcast/controller/internal/web"
 	"github.com/guardcast/guardcast/internal/atomicfile"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
@@ -51,6 +51,7 @@ Usage:
   guardcast-controller media add FILE... [--title T]
   guardcast-controller media list
   guardcast-controller playlist create NAME --output led|tv|audio|printer --item MEDIA[:SECONDS][@FROM..UNTIL]...
+  guardcast-controller playlist edit NAME --output OUT --item MEDIA[:SECONDS][@FROM..UNTIL]...
   guardcast-controller playlist assign NAME --device ID
   guardcast-controller org add --id ID --kind county|town|village|unit|site --name NAME [--parent ID] [--tz ZONE] [--quiet DAYS,HH:MM-HH:MM]...
   guardcast-controller org edit --id ID [--name N] [--parent ID] [--tz ZONE] [--quiet DAYS,HH:MM-HH:MM|none|inherit]...
@@ -72,15 +73,31 @@ Usage:
   guardcast-controller proofs export [--format csv|jsonl] [--device ID] [--since T]
   guardcast-controller proofs verify [--device ID]
   guardcast-controller findings [--device ID]
+  guardcast-controller user add NAME --role ROLE... [--node ID] [--display NAME] [--lang zh|en]   (password on stdin)
+  guardcast-controller user list|edit|disable|enable|password ...
+  guardcast-controller user token add|revoke NAME --label LABEL; user token list NAME
+  guardcast-controller change list [--all] | show ID | approve ID|--all | reject ID --reason R | withdraw ID
+  guardcast-controller settings [--two-person-alerts on|off]
+  guardcast-controller adminlog verify | export
   guardcast-controller version
 
 Every command takes --data DIR (default $GUARDCAST_DATA, else /var/lib/guardcast-controller).
+Commands that change something go through the running controller when one serves DIR (as the
+local admin, from DIR/admin.token), else they open DIR themselves. GUARDCAST_TOKEN (or
+GUARDCAST_TOKEN_FILE) makes them act as that token's user instead. What changes a screen —
+playlists, assignments, campaigns — waits as a pending change until another user with the
+approver role approves it (change approve ID).
 `
 
 // Env is what a command may touch.
 type Env struct {
 	Stdout, Stderr io.Writer
 	Log            *slog.Logger
+	// Token, when set, is the API token whose user office commands act
+	// as; "" takes $GUARDCAST_TOKEN, else the local admin.
+	Token string
+	// Stdin feeds password prompts (nil: the process's standard input).
+	Stdin io.Reader
 }
 
 // Main runs one command and returns the process exit code.
@@ -99,7 +116,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	cmd, rest := args[0], args[1:]
 	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		switch cmd {
-		case "device", "media", "playlist", "proofs", "controller", "org", "org person", "campaign", "alert", "versions", "schedule":
+		case "device", "media", "playlist", "proofs", "controller", "org", "org person", "campaign", "alert", "versions", "schedule",
+			"user", "user token", "change", "adminlog":
 			cmd, rest = cmd+" "+rest[0], rest[1:]
 			continue
 		}
@@ -133,6 +151,24 @@ func Main(ctx context.Context, args []string, env Env) int {
 		"media list":              cmdMediaList,
 		"playlist create":         cmdPlaylistCreate,
 		"playlist assign":         cmdPlaylistAssign,
+		"playlist edit":           cmdPlaylistEdit,
+		"user add":                cmdUserAdd,
+		"user list":               cmdUserList,
+		"user edit":               cmdUserEdit,
+		"user disable":            userSimple("user disable", "user.disable"),
+		"user enable":             userSimple("user enable", "user.enable"),
+		"user password":           cmdUserPassword,
+		"user token add":          cmdTokenAdd,
+		"user token revoke":       cmdTokenRevoke,
+		"user token list":         cmdTokenList,
+		"change list":             cmdChangeList,
+		"change show":             cmdChangeShow,
+		"change approve":          cmdChangeApprove,
+		"change reject":           cmdChangeReject,
+		"change withdraw":         cmdChangeWithdraw,
+		"settings":                cmdSettings,
+		"adminlog verify":         cmdAdminlogVerify,
+		"adminlog export":         cmdAdminlogExport,
 		"proofs export":           cmdProofsExport,
 		"proofs verify":           cmdProofsVerify,
 		"findings":                cmdFindings,
@@ -392,28 +428,17 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "device add")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	key, err := schedule.LoadOrCreateKey(*data)
-	if err != nil {
+	defer c.Close()
+	var res office.Enrolled
+	if err := c.call(ctx, "device.add", office.DeviceRequest{ID: *id, Site: *site, Profile: *profileID, Node: *node, Tags: tags,
+		Outputs: outMap, Inputs: inMap, BrokerURL: *brokerURL, MediaURL: *mediaURL, CACert: caPEM}, &res); err != nil {
 		return err
 	}
-	if *site == "" && *node != "" {
-		if tree, err := st.Tree(ctx); err == nil {
-			if n, ok := tree.Node(*node); ok {
-				*site = n.Name
-			}
-		}
-	}
-	cfg, err := fleet.Enroll(ctx, st, fleet.Enrollment{ID: *id, Site: *site, Profile: *profileID, Node: *node, Tags: tags,
-		BrokerURL: *brokerURL, MediaURL: *mediaURL, CACert: caPEM, ContentKey: schedule.NewCompiler(st, key, schedule.Options{}, nil).PublicKey()})
-	if err != nil {
-		return err
-	}
-	cfg.Outputs, cfg.Inputs = outMap, inMap
+	cfg := res.Config
 	path := *out
 	if path == "" {
 		if err := os.MkdirAll(filepath.Join(*data, "agents"), 0o700); err != nil {
@@ -425,7 +450,7 @@ func cmdDeviceAdd(ctx context.Context, args []string, env Env) error {
 	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write agent config: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "enrolled %s (site %q, profile %s); agent config: %s\n", *id, *site, *profileID, path)
+	fmt.Fprintf(env.Stdout, "enrolled %s (site %q, profile %s); agent config: %s\n", *id, cfg.Site, *profileID, path)
 	fmt.Fprintf(env.Stdout, "copy it to the device as /etc/guardcast/agent.json (mode 0600); it holds the device's password and one-time enrollment secret\n")
 	return nil
 }
@@ -487,9 +512,9 @@ func cmdDeviceList(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	views := []web.DeviceView{}
+	views := []office.DeviceView{}
 	for _, d := range devs {
-		views = append(views, web.ViewDevice(d, tags[d.ID]))
+		views = append(views, office.ViewDevice(d, tags[d.ID]))
 	}
 	if *asJSON {
 		return printJSON(env, views)
@@ -523,19 +548,16 @@ func cmdDeviceReset(ctx context.Context, args []string, env Env) error {
 	if *id == "" {
 		return usagef("--id is required")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "device reset-enrollment")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	secret := make([]byte, 32)
-	if _, err := randRead(secret); err != nil {
+	defer c.Close()
+	var res office.EnrollSecret
+	if err := c.call(ctx, "device.reset_enrollment", office.DeviceRef{ID: *id}, &res); err != nil {
 		return err
 	}
-	if err := st.ResetEnrollment(ctx, *id, secret); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "%s: pinned key cleared; its play log is kept. Put this in the agent config as \"enroll_secret\":\n%s\n", *id, protocol.EncodeKey(secret))
+	fmt.Fprintf(env.Stdout, "%s: pinned key cleared; its play log is kept. Put this in the agent config as \"enroll_secret\":\n%s\n", *id, res.EnrollSecret)
 	return nil
 }
 
@@ -548,15 +570,15 @@ func cmdControllerAdd(ctx context.Context, args []string, env Env) error {
 	if *id == "" {
 		return usagef("--id is required")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "controller add")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	pw, err := fleet.AddController(ctx, st, *id)
-	if err != nil {
+	defer c.Close()
+	var res office.BrokerCredential
+	if err := c.call(ctx, "controller.add", office.DeviceRef{ID: *id}, &res); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, pw)
+	fmt.Fprintln(env.Stdout, res.Password)
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/report"
-	"github.com/guardcast/guardcast/controller/internal/serve"
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/controller/internal/web"
 	"github.com/guardcast/guardcast/internal/protocol"
@@ -31,14 +31,14 @@ func cmdMediaAdd(ctx context.Context, args []string, env Env) error {
 	if len(files) == 0 {
 		return usagef("no files given")
 	}
-	st, lib, err := serve.OpenData(ctx, *data)
+	c, err := connect(ctx, env, *data, "media add")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer c.Close()
 	var errs []error
 	for _, f := range files {
-		info, err := serve.AddMedia(ctx, st, lib, f, filepath.Base(f), *title)
+		info, err := c.addMedia(ctx, f, filepath.Base(f), *title)
 		if err != nil {
 			errs = append(errs, err)
 			fmt.Fprintf(env.Stderr, "rejected %s: %v\n", f, err)
@@ -88,7 +88,15 @@ var kindsFor = map[string][]string{
 }
 
 func cmdPlaylistCreate(ctx context.Context, args []string, env Env) error {
-	fs, data := newFlags("playlist create", env)
+	return playlistWrite(ctx, args, env, "playlist create", "playlist.create")
+}
+
+func cmdPlaylistEdit(ctx context.Context, args []string, env Env) error {
+	return playlistWrite(ctx, args, env, "playlist edit", "playlist.edit")
+}
+
+func playlistWrite(ctx context.Context, args []string, env Env, cmd, op string) error {
+	fs, data := newFlags(cmd, env)
 	output := fs.String("output", "", "led, tv, audio or printer")
 	var items itemList
 	fs.Var(&items, "item", "MEDIA[:SECONDS][@FROM..UNTIL]: media by name or sha256 (prefix), how long it holds the output, "+
@@ -100,56 +108,40 @@ func cmdPlaylistCreate(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one playlist NAME, got %q", pos)
 	}
-	name := pos[0]
-	if name == "" || len(name) > 100 || strings.ContainsAny(name, "/\\\x00") {
-		return usagef("playlist name %q: 1..100 characters, no slashes", name)
-	}
+	q := office.PlaylistRequest{Name: pos[0], Output: *output}
 	if !protocol.ValidOutput(*output) {
 		return usagef("--output %q: want led, tv, audio or printer", *output)
 	}
 	if len(items) == 0 {
 		return usagef("at least one --item is required")
 	}
-	st, err := openStore(ctx, *data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	p := store.Playlist{Name: name, Output: *output}
 	for _, it := range items {
 		spec, from, until, err := parseValidity(it)
 		if err != nil {
 			return err
 		}
 		ref, secs, hasSecs := strings.Cut(spec, ":")
-		m, err := st.Media(ctx, ref)
-		if err != nil {
-			return err
-		}
-		ok := false
-		for _, k := range kindsFor[*output] {
-			ok = ok || k == m.Kind
-		}
-		if !ok {
-			return fmt.Errorf("item %s is %s media; output %s plays %s", ref, m.Kind, *output, strings.Join(kindsFor[*output], ", "))
-		}
-		ms := m.DurationMS
+		item := office.PlaylistItemSpec{Media: ref, ValidFrom: from, ValidUntil: until}
 		if hasSecs {
 			f, err := strconv.ParseFloat(secs, 64)
 			if err != nil || f <= 0 || f > 86400 || math.IsNaN(f) {
 				return usagef("item %q: seconds must be a number in (0, 86400]", it)
 			}
-			ms = int64(f * 1000)
+			item.Seconds = f
 		}
-		if ms <= 0 {
-			return usagef("item %q: %s media has no duration of its own; give one as %s:SECONDS", it, m.Kind, ref)
-		}
-		p.Items = append(p.Items, store.PlaylistItem{SHA256: m.SHA256, DurationMS: ms, ValidFrom: from, ValidUntil: until})
+		q.Items = append(q.Items, item)
 	}
-	if err := st.CreatePlaylist(ctx, p); err != nil {
+	c, err := connect(ctx, env, *data, cmd)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "playlist %s on %s: %d items\n", name, *output, len(p.Items))
+	defer c.Close()
+	var res office.ChangeResult
+	if err := c.call(ctx, op, q, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "playlist %s on %s: %d items\n", q.Name, q.Output, len(q.Items))
+	printPending(env, res)
 	return nil
 }
 
@@ -189,17 +181,17 @@ func cmdPlaylistAssign(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 || len(devices) == 0 {
 		return usagef("want: playlist assign NAME --device ID")
 	}
-	st, err := openStore(ctx, *data)
+	c, err := connect(ctx, env, *data, "playlist assign")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	for _, d := range devices {
-		if err := st.AssignPlaylist(ctx, pos[0], d); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "playlist %s assigned to %s; a running controller publishes the new signed state within a second\n", pos[0], d)
+	defer c.Close()
+	var res office.ChangeResult
+	if err := c.call(ctx, "playlist.assign", office.AssignRequest{Playlist: pos[0], Devices: devices}, &res); err != nil {
+		return err
 	}
+	fmt.Fprintf(env.Stdout, "playlist %s for %s\n", pos[0], strings.Join(devices, ", "))
+	printPending(env, res)
 	return nil
 }
 

@@ -23,10 +23,13 @@ import (
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/acks"
+	"github.com/guardcast/guardcast/controller/internal/auth"
 	"github.com/guardcast/guardcast/controller/internal/broker"
+	"github.com/guardcast/guardcast/controller/internal/datadir"
 	"github.com/guardcast/guardcast/controller/internal/fleet"
 	"github.com/guardcast/guardcast/controller/internal/ingest"
 	"github.com/guardcast/guardcast/controller/internal/media"
+	officepkg "github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/pki"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
 	"github.com/guardcast/guardcast/controller/internal/store"
@@ -71,6 +74,9 @@ type Config struct {
 	// AcksCommitted, when set, is called after each batch of
 	// acknowledgements is stored (load tests time alerts with it).
 	AcksCommitted acks.Committed
+	// Auth tunes logins (tests make password hashing cheap); zero is
+	// auth.DefaultOptions.
+	Auth auth.Options
 	// Ready, when set, is called once every listener is bound.
 	Ready func(Endpoints)
 }
@@ -323,6 +329,19 @@ func agentHandler(media http.Handler) http.Handler {
 
 // Run serves until ctx is cancelled.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.DataDir == "" {
+		return errors.New("no data directory (--data)")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	// One process per data directory: a second serve stops here, naming
+	// the first, before it can republish anything or rewrite endpoints.json.
+	lock, err := datadir.Acquire(cfg.DataDir, "serve")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	st, lib, err := OpenData(ctx, cfg.DataDir)
 	if err != nil {
 		return err
@@ -462,11 +481,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	api := web.New(st, lib.Handler(), log.With("component", "http"))
-	api.Changed = fl.Wake
-	api.Preview = func(ctx context.Context, device, output string, from, to time.Time) (any, error) {
-		return schedule.Preview(ctx, comp, device, output, from, to)
+	off, err := NewOffice(OfficeConfig{DataDir: cfg.DataDir, Store: st, Lib: lib, Comp: comp, Changed: fl.Wake, Auth: cfg.Auth,
+		Defaults: func() officepkg.AgentDefaults { return AgentDefaults(cfg.DataDir) }})
+	if err != nil {
+		return err
 	}
+	if err := EnsureLocalAdmin(ctx, cfg.DataDir, off.Users); err != nil {
+		return err
+	}
+	uploads := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(uploads, 0o700); err != nil {
+		return err
+	}
+	api := web.New(off.Core, off.Users, log.With("component", "http"))
+	api.TempDir = uploads
 	h := api.Handler()
 	inboxDir := filepath.Join(cfg.DataDir, "inbox")
 	// Made before Ready, so the drop folder exists whenever the service is up.
