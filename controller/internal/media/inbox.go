@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/guardcast/guardcast/internal/atomicfile"
 )
 
 // IngestFunc takes one settled file from the drop folder. path is the file
@@ -267,15 +269,9 @@ func (in *Inbox) reject(name string, reason error) (string, error) {
 		if err := os.Remove(src); err != nil {
 			return "", err
 		}
-		rf, err := os.OpenFile(dst+".reason", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return dst, err
-		}
-		_, werr := fmt.Fprintln(rf, reason.Error())
-		if err := rf.Close(); werr == nil {
-			werr = err
-		}
-		return dst, werr
+		// Written whole (temp file, rename): staff and tests that see a
+		// .reason read all of it. dst is ours, so its .reason is too.
+		return dst, atomicfile.Write(dst+".reason", []byte(reason.Error()+"\n"), 0o644)
 	}
 	return "", fmt.Errorf("too many rejected files named %q", name)
 }
