@@ -53,6 +53,9 @@ Usage:
   guardcast-controller playlist create NAME --output led|tv|audio|printer --item MEDIA[:SECONDS][@FROM..UNTIL]...
   guardcast-controller playlist edit NAME --output OUT --item MEDIA[:SECONDS][@FROM..UNTIL]...
   guardcast-controller playlist assign NAME --device ID
+  guardcast-controller playlist unassign --device ID --output OUT
+  guardcast-controller playlist retire NAME | media retire MEDIA | device retire ID | org retire ID
+  guardcast-controller org person edit ID [--name N] [--phone P] [--role R] | org person retire ID
   guardcast-controller org add --id ID --kind county|town|village|unit|site --name NAME [--parent ID] [--tz ZONE] [--quiet DAYS,HH:MM-HH:MM]...
   guardcast-controller org edit --id ID [--name N] [--parent ID] [--tz ZONE] [--quiet DAYS,HH:MM-HH:MM|none|inherit]...
   guardcast-controller org person add --node ID --role first_responsible|liaison|presenter --name N --phone P
@@ -152,6 +155,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 		"playlist create":         cmdPlaylistCreate,
 		"playlist assign":         cmdPlaylistAssign,
 		"playlist edit":           cmdPlaylistEdit,
+		"playlist retire":         cmdPlaylistRetire,
+		"playlist unassign":       cmdPlaylistUnassign,
+		"org retire":              cmdOrgRetire,
+		"org person edit":         cmdPersonEdit,
+		"org person retire":       cmdPersonRetire,
+		"device retire":           cmdDeviceRetire,
+		"media retire":            cmdMediaRetire,
 		"user add":                cmdUserAdd,
 		"user list":               cmdUserList,
 		"user edit":               cmdUserEdit,

@@ -335,6 +335,9 @@ func cmdCampaignCreate(ctx context.Context, args []string, env Env) error {
 	v := schedule.ViewCampaign(camp)
 	fmt.Fprintf(env.Stdout, "campaign %s: %s on %s for %s (%s, priority %d)\n", camp.Name, strings.Join(camp.Playlists, ", "), camp.Output,
 		strings.Join(v.Targets, " "), v.Rules(), camp.Priority)
+	if res.Reach != nil {
+		fmt.Fprintf(env.Stdout, "reaches %d device(s) with output %s\n", res.Reach.ByOutput[camp.Output], camp.Output)
+	}
 	printPending(env, res)
 	return nil
 }

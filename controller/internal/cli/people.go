@@ -3,11 +3,14 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -479,7 +482,7 @@ func cmdAdminlogVerify(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer st.Close()
-	key, err := adminlog.LoadOrCreateKey(*data)
+	key, err := existingLogKey(*data)
 	if err != nil {
 		return err
 	}
@@ -515,7 +518,7 @@ func cmdAdminlogExport(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer st.Close()
-	key, err := adminlog.LoadOrCreateKey(*data)
+	key, err := existingLogKey(*data)
 	if err != nil {
 		return err
 	}
@@ -525,7 +528,7 @@ func cmdAdminlogExport(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	enc := json.NewEncoder(env.Stdout)
-	if err := enc.Encode(map[string]string{"public_key": fmt.Sprintf("%x", []byte(lg.PublicKey()))}); err != nil {
+	if err := enc.Encode(map[string]string{"public_key": base64.StdEncoding.EncodeToString(lg.PublicKey())}); err != nil {
 		return err
 	}
 	for _, e := range es {
@@ -534,4 +537,13 @@ func cmdAdminlogExport(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	return nil
+}
+
+// existingLogKey loads the admin log's key, refusing to make one: a new
+// key would make every old entry look forged.
+func existingLogKey(dir string) (ed25519.PrivateKey, error) {
+	if _, err := os.Stat(filepath.Join(dir, adminlog.KeyFile)); err != nil {
+		return nil, fmt.Errorf("no admin log key in %s (adminlog.key): %w", dir, err)
+	}
+	return adminlog.LoadOrCreateKey(dir)
 }

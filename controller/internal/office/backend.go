@@ -58,6 +58,19 @@ type Backend interface {
 	Proofs(ctx context.Context, f store.ProofFilter, fn func(store.ProofRow) error) error
 	Findings(ctx context.Context, device string) ([]store.Finding, error)
 
+	// Lifecycle and targeting.
+	RetireNode(ctx context.Context, id string, at time.Time) error
+	RetirePerson(ctx context.Context, id int64, at time.Time) error
+	EditPerson(ctx context.Context, id int64, e store.PersonEdit) error
+	RetireDevice(ctx context.Context, id string, at time.Time) error
+	RetireMedia(ctx context.Context, ref string, at time.Time) error
+	RetirePlaylist(ctx context.Context, name string, at time.Time) error
+	UnassignPlaylist(ctx context.Context, device, output string) error
+	EditPlaylist(ctx context.Context, p store.Playlist) error
+	ResolveTargets(ctx context.Context, targets []store.Target, outputs []string) (store.Resolution, error)
+	AlertTargets(ctx context.Context, ids []string) ([]store.Target, error)
+	AlertRecipients(ctx context.Context, id string) ([]store.Recipient, error)
+
 	// Services over the store.
 	Enroll(ctx context.Context, e fleet.Enrollment) (*protocol.AgentConfig, error)
 	AddController(ctx context.Context, id string) (string, error)
@@ -125,11 +138,9 @@ func (b *StoreBackend) PushAlert(ctx context.Context, r alert.Request, now time.
 	if err != nil {
 		return a, 0, err
 	}
-	n := 0
-	if st, _, err := alert.StatusOf(ctx, b.Store, a.ID); err == nil {
-		n = st.Total.Devices
-	}
-	return a, n, nil
+	// The recipients were frozen with the alert: count those.
+	rs, err := b.Store.AlertRecipients(ctx, a.ID)
+	return a, len(rs), err
 }
 
 // AlertStatus reports who has signed for an alert.

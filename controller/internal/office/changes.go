@@ -35,6 +35,8 @@ func viewChange(ch store.Change) ChangeView {
 type ChangeResult struct {
 	Change  ChangeView `json:"change"`
 	Message string     `json:"message"`
+	// Reach is how many devices a campaign's targets reach on its output.
+	Reach *Reach `json:"reach,omitempty"`
 }
 
 // propose stores a pending change.
@@ -169,7 +171,11 @@ func (c *Core) apply(ctx context.Context, ch store.Change, approver string) erro
 		if err := json.Unmarshal(ch.Payload, &p); err != nil {
 			return err
 		}
-		if err := c.b.CreatePlaylist(ctx, p); err != nil {
+		write := c.b.CreatePlaylist
+		if ch.Kind == "playlist.edit" {
+			write = c.b.EditPlaylist
+		}
+		if err := write(ctx, p); err != nil {
 			return err
 		}
 		return prov("playlist", p.Name)

@@ -185,7 +185,9 @@ func DecodeStrict(body []byte, v any) error {
 	return nil
 }
 
-var opIndex = func() map[string]Op {
+var opIndex = indexOps()
+
+func indexOps() map[string]Op {
 	m := map[string]Op{}
 	for _, o := range ops {
 		if _, dup := m[o.Name]; dup {
@@ -194,7 +196,7 @@ var opIndex = func() map[string]Op {
 		m[o.Name] = o
 	}
 	return m
-}()
+}
 
 // Ops lists every operation, sorted by name.
 func Ops() []Op {

@@ -661,9 +661,15 @@ func opCampaignCreate(c *Core, ctx context.Context, a Actor, q schedule.Campaign
 	if err := c.noPendingFor(ctx, "campaign.create", camp.Name); err != nil {
 		return ChangeResult{}, "", err
 	}
+	// A target must reach at least one device that has the output.
+	reach, err := c.resolve(ctx, q.Targets, []string{camp.Output})
+	if err != nil {
+		return ChangeResult{}, "", err
+	}
 	v := schedule.ViewCampaign(camp)
-	r, err := c.propose(ctx, a, "campaign.create", camp.Name, fmt.Sprintf("campaign %s: %s on %s for %s (%s)", camp.Name,
-		strings.Join(camp.Playlists, ", "), camp.Output, strings.Join(v.Targets, " "), v.Rules()), q)
+	r, err := c.propose(ctx, a, "campaign.create", camp.Name, fmt.Sprintf("campaign %s: %s on %s for %s (%s; %d device(s))", camp.Name,
+		strings.Join(camp.Playlists, ", "), camp.Output, strings.Join(v.Targets, " "), v.Rules(), reach.ByOutput[camp.Output]), q)
+	r.Reach = &reach
 	return r, camp.Name, err
 }
 
@@ -752,6 +758,8 @@ type PushResult struct {
 	Alert      *AlertView    `json:"alert,omitempty"`
 	Recipients int           `json:"recipients"`
 	Pending    *ChangeResult `json:"pending,omitempty"`
+	// Reach is how many devices the alert reaches per output.
+	Reach *Reach `json:"reach,omitempty"`
 }
 
 // SettingTwoPersonAlerts, when "on", makes alerts pending changes too.
@@ -759,21 +767,31 @@ const SettingTwoPersonAlerts = "two_person_alerts"
 
 func opAlertPush(c *Core, ctx context.Context, a Actor, q alert.Request) (PushResult, string, error) {
 	now := c.clk.Now()
-	if _, err := c.b.BuildAlert(ctx, q, now); err != nil {
+	built, err := c.b.BuildAlert(ctx, q, now)
+	if err != nil {
 		return PushResult{}, "", store.Invalid(err)
 	}
+	ts, err := c.b.AlertTargets(ctx, built.Targets)
+	if err != nil {
+		return PushResult{}, "", store.Invalid(err)
+	}
+	res, err := c.b.ResolveTargets(ctx, ts, built.Outputs)
+	if err != nil {
+		return PushResult{}, "", store.Invalid(err)
+	}
+	reach := reachOf(res)
 	if v, err := c.b.Setting(ctx, SettingTwoPersonAlerts); err != nil {
 		return PushResult{}, "", err
 	} else if v == "on" {
-		r, err := c.propose(ctx, a, "alert.push", strings.Join(q.To, ","), fmt.Sprintf("urgent alert to %s: %q", strings.Join(q.To, ", "), q.Text), q)
-		return PushResult{Pending: &r}, r.Change.Target, err
+		r, err := c.propose(ctx, a, "alert.push", strings.Join(q.To, ","), fmt.Sprintf("urgent alert to %s (%s): %q", strings.Join(q.To, ", "), reach, q.Text), q)
+		return PushResult{Pending: &r, Reach: &reach}, r.Change.Target, err
 	}
 	sa, n, err := c.pushAlert(ctx, q, a.Name, "", 0)
 	if err != nil {
 		return PushResult{}, "", err
 	}
 	v := ViewAlert(sa, now)
-	return PushResult{Alert: &v, Recipients: n}, sa.ID, nil
+	return PushResult{Alert: &v, Recipients: n, Reach: &reach}, sa.ID, nil
 }
 
 func (c *Core) pushAlert(ctx context.Context, q alert.Request, author, approver string, change int64) (store.Alert, int, error) {

@@ -122,6 +122,9 @@ func opUserDisable(c *Core, ctx context.Context, a Actor, q UserRef) (OK, string
 	if q.Name == a.Name {
 		return OK{}, q.Name, invalidf("you cannot disable yourself")
 	}
+	if err := c.keepAnAdmin(ctx, q.Name); err != nil {
+		return OK{}, q.Name, err
+	}
 	if err := c.users.Disable(ctx, q.Name); err != nil {
 		return OK{}, q.Name, err
 	}
@@ -271,4 +274,29 @@ func opAdminLogList(c *Core, ctx context.Context, a Actor, q LogQuery) ([]adminl
 		es = []adminlog.Entry{}
 	}
 	return es, "", err
+}
+
+// keepAnAdmin refuses to leave the office without a person who can manage
+// users: the local admin does not count, it exists only on the server.
+func (c *Core) keepAnAdmin(ctx context.Context, losing string) error {
+	us, err := c.users.Users(ctx)
+	if err != nil {
+		return err
+	}
+	target := false
+	others := 0
+	for _, u := range us {
+		if u.Disabled || !u.Has(auth.RoleAdmin) || u.Name == LocalAdmin {
+			continue
+		}
+		if u.Name == losing {
+			target = true
+		} else {
+			others++
+		}
+	}
+	if target && others == 0 {
+		return invalidf("%s is the last admin: make someone else admin first", losing)
+	}
+	return nil
 }

@@ -53,6 +53,16 @@ func plantTree(t testing.TB, dir string, sites int) {
 	}
 }
 
+// adminToken is the local admin's API token, which serve wrote.
+func (c *controller) adminToken(t testing.TB) string {
+	t.Helper()
+	tok, err := ReadAdminToken(c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func apiDo(t testing.TB, c *controller, method, path string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
@@ -61,6 +71,10 @@ func apiDo(t testing.TB, c *controller, method, path string, body any, out any) 
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, "http://"+c.ep.HTTPAddr+path, rd)
+	req.Header.Set("Authorization", "Bearer "+c.adminToken(t))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +207,7 @@ func TestAPIStrictAndOrg(t *testing.T) {
 		{"POST", "/api/org/nodes/s1/people", map[string]any{"role": "presenter", "name": "Zhao", "phone": "138 0000 0000"}, 201},
 		{"POST", "/api/org/nodes/s1/people", map[string]any{"role": "boss", "name": "Zhao", "phone": "1"}, 400},
 		{"POST", "/api/devices/ghost/move", map[string]any{"to": "s1"}, 404},
-		{"POST", "/api/campaigns", map[string]any{"name": "c", "targets": []string{"node:town"}, "output": "led", "playlists": []string{"none"}}, 404},
+		{"POST", "/api/campaigns", map[string]any{"name": "c", "targets": []string{"node:town"}, "output": "led", "playlists": []string{"none"}}, 400}, // no such (approved) playlist
 		{"POST", "/api/campaigns", map[string]any{"name": "c", "targets": []string{"planet:mars"}, "output": "led", "playlists": []string{"p"}}, 400},
 		{"POST", "/api/alerts", map[string]any{"to": []string{"town"}}, 400}, // no text
 		{"POST", "/api/alerts", map[string]any{"to": []string{"ghost"}, "text": "x"}, 400},
@@ -206,7 +220,10 @@ func TestAPIStrictAndOrg(t *testing.T) {
 		}
 	}
 	// The refusal names the unknown field.
-	resp, err := http.Post("http://"+c.ep.HTTPAddr+"/api/org/nodes", "application/json", strings.NewReader(`{"id":"y","kind":"town","name":"Y","color":1}`))
+	req, _ := http.NewRequest("POST", "http://"+c.ep.HTTPAddr+"/api/org/nodes", strings.NewReader(`{"id":"y","kind":"town","name":"Y","color":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.adminToken(t))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
