@@ -36,6 +36,7 @@ func TestTLSListeners(t *testing.T) {
 		t.Skip("builds and runs the real binaries")
 	}
 	s := &stack{t: t, dir: t.TempDir(), agents: map[string]*proc{}}
+	t.Cleanup(func() { dumpLogsIfFailed(t, s.dir) })
 	mqttAddr, mediaAddr, officeAddr := localhostAddr(t), localhostAddr(t), localhostAddr(t)
 	s.ctl = start(t, filepath.Join(s.dir, "controller.log"), "guardcast-controller", "serve", "--data", s.dir,
 		"--mqtt", mqttAddr, "--media-http", mediaAddr, "--http", officeAddr, "--tls", "on", "--poll", "100ms")
@@ -111,6 +112,9 @@ func TestTLSListeners(t *testing.T) {
 		s.mustCLI("playlist", "assign", "fast-door", "--device", id)
 		s.mustCLI("playlist", "assign", "fast-voice", "--device", id)
 	}
+	// Playlists and assignments wait for a second person; the CLI reaches
+	// the running controller over HTTPS, pinning the same CA.
+	approveAllAsChecker(t, s)
 	cfgA := readConfig(t, filepath.Join(s.dir, "agents", "bank-a.json"))
 	if cfgA.CACert != string(caPEM) || cfgA.BrokerURL != ep.BrokerURL || cfgA.MediaURL != ep.MediaURL || cfgA.Insecure {
 		t.Fatalf("agent config does not pin the controller CA over TLS: broker %s media %s insecure %v ca %d bytes",
@@ -172,6 +176,44 @@ func TestTLSOffRefusedOffLoopback(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not on loopback") {
 		t.Fatalf("serve --tls off on 0.0.0.0: err %v\n%s", err, out)
+	}
+}
+
+// approveAllAsChecker approves every pending change as a second user
+// with the approver role.
+func approveAllAsChecker(t *testing.T, s *stack) {
+	t.Helper()
+	runCLI := func(env []string, stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binDir, "guardcast-controller"), append(args, "--data", s.dir)...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("guardcast-controller %v: %v\n%s%s", args, err, out, stderr.String())
+		}
+		return string(out)
+	}
+	runCLI(nil, "checker-password-1\n", "user", "add", "checker", "--role", "approver")
+	tok := strings.TrimSpace(runCLI(nil, "", "user", "token", "add", "checker", "--label", "e2e"))
+	runCLI([]string{"GUARDCAST_TOKEN=" + tok}, "", "change", "approve", "--all")
+}
+
+// dumpLogsIfFailed shows the end of every process log of a failed test
+// (registered before the processes start, so it runs after they are killed).
+func dumpLogsIfFailed(t *testing.T, dir string) {
+	if !t.Failed() {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, p := range logs {
+		b, _ := os.ReadFile(p)
+		if len(b) > 4000 {
+			b = b[len(b)-4000:]
+		}
+		t.Logf("--- %s (end):\n%s", filepath.Base(p), b)
 	}
 }
 
