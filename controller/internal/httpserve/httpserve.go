@@ -57,7 +57,7 @@ var DefaultOptions = Options{
 	StreamPrefixes:    []string{"/media/"},
 	StallTimeout:      time.Minute,
 	UploadPrefixes:    []string{"/api/media"},
-	MaxUploadBytes:    201 << 20, // media.MaxSize and room for multipart framing
+	MaxUploadBytes:    201 << 20, // media.MaxSize (200 MiB) and a margin; the library refuses more anyway
 	UploadReadTimeout: 30 * time.Minute,
 	ShutdownTimeout:   5 * time.Second,
 }
@@ -144,7 +144,10 @@ func (o Options) limit(h http.Handler) http.Handler {
 		max := o.MaxBodyBytes
 		if hasPrefix(r.URL.Path, o.UploadPrefixes) {
 			max = o.MaxUploadBytes
+			// The answer comes after the body: the write deadline, which
+			// runs from the headers, must outlast the upload too.
 			rc.SetReadDeadline(time.Now().Add(o.UploadReadTimeout))
+			rc.SetWriteDeadline(time.Now().Add(o.UploadReadTimeout + o.WriteTimeout))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		if hasPrefix(r.URL.Path, o.StreamPrefixes) {

@@ -193,3 +193,31 @@ func TestProgressWriterKeepsReadFrom(t *testing.T) {
 		t.Errorf("read %d bytes, %v", len(b), err)
 	}
 }
+
+// TestUploadOutlivesWriteTimeout: an upload slower than WriteTimeout still
+// gets its answer. The client pauses for three WriteTimeouts mid-body:
+// that pause is the condition under test.
+func TestUploadOutlivesWriteTimeout(t *testing.T) {
+	addr := start(t, Options{ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
+		UploadPrefixes: []string{"/api/media"}, UploadReadTimeout: 5 * time.Second},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "%d %v", n, err)
+		}))
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte("half"))
+		<-time.After(300 * time.Millisecond)
+		pw.Write([]byte("half"))
+		pw.Close()
+	}()
+	resp, err := http.Post("http://"+addr+"/api/media", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "8 <nil>" || err != nil {
+		t.Errorf("got %q, %v; want the upload read whole and answered", b, err)
+	}
+}
