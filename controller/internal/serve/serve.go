@@ -437,6 +437,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PublicMediaURL != "" {
 		ep.MediaURL = cfg.PublicMediaURL
 	}
+	for l, public := range map[*listener]string{mq: cfg.PublicBrokerURL, agents: cfg.PublicMediaURL} {
+		if host, _, _ := net.SplitHostPort(l.addr); l.tls && wildcardHost(host) && len(names) == 0 && public == "" && (l != mq || embedded != nil) {
+			log.Warn("agents on other machines are told 127.0.0.1 for this listener: give --tls-names with the name they dial",
+				"listener", l.name, "addr", l.addr)
+		}
+	}
 	epb, _ := json.MarshalIndent(ep, "", "  ")
 	if err := atomicfile.Write(filepath.Join(cfg.DataDir, EndpointsFile), append(epb, '\n'), 0o644); err != nil {
 		return err
