@@ -54,8 +54,18 @@ done
 [[ -s $DATA/endpoints.json ]] || { echo "controller did not start; see $DATA/controller.log"; cat "$DATA/controller.log"; exit 1; }
 sed -n 's/^ *"\(broker_url\|media_url\)": "\(.*\)",\?$/   \1 \2/p' "$DATA/endpoints.json"
 
+echo ">> demo users: an editor who proposes and an approver who approves (nothing reaches a screen on one person's word)"
+EDITOR_PW=demo-editor-pass
+APPROVER_PW=demo-approver-pass
+echo "$EDITOR_PW" | ctl user add demo-editor --role editor --display "Demo editor (town office)" 2>/dev/null
+echo "$APPROVER_PW" | ctl user add demo-approver --role approver --role supervisor --display "Demo approver" 2>/dev/null
+EDITOR_TOKEN=$(ctl user token add demo-editor --label demo 2>/dev/null)
+APPROVER_TOKEN=$(ctl user token add demo-approver --label demo 2>/dev/null)
+as_editor() { GUARDCAST_TOKEN=$EDITOR_TOKEN ctl "$@"; }
+as_approver() { GUARDCAST_TOKEN=$APPROVER_TOKEN ctl "$@"; }
+
 echo ">> adding this project's sample clips (media/)"
-ctl media add media/hotline-zh.txt media/hotline-en.txt media/poster.png media/warning.mp4 \
+as_editor media add media/hotline-zh.txt media/hotline-en.txt media/poster.png media/warning.mp4 \
 	media/atm-voice-zh.wav media/keycard-reminder.tpl
 
 echo ">> enrolling four devices"
@@ -65,15 +75,22 @@ ctl device add --id bank-01-atm --site "Bank No.1, Main St" --profile virtual-au
 ctl device add --id hotel-01-keycard --site "Riverside Hotel" --profile virtual-printer >/dev/null
 ctl device list
 
-echo ">> building playlists and assigning them"
-ctl playlist create doorway --output led --item hotline-zh.txt:4 --item hotline-en.txt:4 --item poster.png:3
-ctl playlist create hall --output tv --item warning.mp4 --item poster.png:4
-ctl playlist create atm-voice --output audio --item atm-voice-zh.wav
-ctl playlist create keycard --output printer --item keycard-reminder.tpl:5
-ctl playlist assign doorway --device bank-01-door
-ctl playlist assign hall --device bank-01-hall-tv
-ctl playlist assign atm-voice --device bank-01-atm
-ctl playlist assign keycard --device hotel-01-keycard
+echo ">> the editor builds playlists and asks for them on the devices (pending changes)"
+as_editor playlist create doorway --output led --item hotline-zh.txt:4 --item hotline-en.txt:4 --item poster.png:3
+as_editor playlist create hall --output tv --item warning.mp4 --item poster.png:4
+as_editor playlist create atm-voice --output audio --item atm-voice-zh.wav
+as_editor playlist create keycard --output printer --item keycard-reminder.tpl:5
+as_editor playlist assign doorway --device bank-01-door
+as_editor playlist assign hall --device bank-01-hall-tv
+as_editor playlist assign atm-voice --device bank-01-atm
+as_editor playlist assign keycard --device hotel-01-keycard
+echo ">> the approver approves them; only now are they compiled and signed"
+as_approver change approve --all
+
+OFFICE=$(sed -n 's/^ *"office_url": "\(.*\)",\?$/\1/p' "$DATA/endpoints.json")
+echo ">> office API at $OFFICE — demo logins: demo-editor / $EDITOR_PW, demo-approver / $APPROVER_PW"
+echo "   e.g. curl -s -c /tmp/gc.cookies -H 'Content-Type: application/json' -d '{\"name\":\"demo-approver\",\"password\":\"$APPROVER_PW\"}' $OFFICE/api/login"
+echo "   the CLI as a user: GUARDCAST_TOKEN=\$(bin/guardcast-controller user token add demo-approver --label me --data $DATA) bin/guardcast-controller change list --data $DATA"
 
 echo ">> starting four agents (logs: $DATA/agent-*.log); proofs appear below as the controller commits them"
 for id in bank-01-door bank-01-hall-tv bank-01-atm hotel-01-keycard; do
