@@ -39,6 +39,9 @@ func (p *Profile) applyDefaults(set func(path string) bool) {
 		}
 	}
 
+	if k != KindGPIOInput {
+		defInt("play_margin_ms", &p.PlayMarginMS, defaultMargins[k])
+	}
 	if p.Output == "" && !set("output") {
 		p.Output = k.Output()
 	}
@@ -148,6 +151,13 @@ func (p *Profile) applyDefaults(set func(path string) bool) {
 		if k == KindPrinterESCPOS || k == KindPrinterTSPL {
 			defBool("status.realtime", &s.Realtime, true)
 		}
+		if k == KindPrinterESCPOS {
+			confirm := ConfirmNone
+			if s.Realtime {
+				confirm = ConfirmGSR
+			}
+			defStr("status.confirm", (*string)(&s.Confirm), string(confirm))
+		}
 	}
 
 	if k.uses("limits") && p.Limits == nil {
@@ -186,4 +196,18 @@ func (p *Profile) applyDefaults(set func(path string) bool) {
 		defStr("player.vo", &pl.VO, "drm")
 		defStr("player.cec_device", &pl.CECDevice, "/dev/cec0")
 	}
+}
+
+// defaultMargins is how long past its duration a play may run, by kind:
+// what the driver may spend besides showing the item (mpv loading a file,
+// a printer confirming a job, a sign reading its file back).
+var defaultMargins = map[Kind]int{
+	KindLEDAlpha:      10_000,
+	KindLEDMAX7219:    5_000,
+	KindTVMPV:         20_000,
+	KindAudioALSA:     5_000,
+	KindPrinterESCPOS: 45_000,
+	KindPrinterTSPL:   45_000,
+	KindPrinterCUPS:   150_000,
+	KindVirtual:       5_000,
 }

@@ -137,6 +137,15 @@ type Profile struct {
 	// Description says what hardware this is, for people (description).
 	// Required.
 	Description string `yaml:"description"`
+	// PlayMarginMS bounds every play on this output (play_margin_ms): a
+	// play may take the item's duration plus this margin (loading,
+	// printing, reading back) before it is failed as "player stalled" and
+	// the player restarted; 100 to 600000. Default by kind: led-alpha
+	// 10000 (read-back), led-max7219 5000, tv-mpv 20000 (mpv's 15 s load
+	// limit), audio-alsa 5000, printer-escpos and printer-tspl 45000 (a
+	// 30 s job confirmation), printer-cups 150000 (a 2 min CUPS job),
+	// virtual 5000. Not used by gpio-input.
+	PlayMarginMS int `yaml:"play_margin_ms"`
 
 	Transport *Transport `yaml:"transport,omitempty"`
 	Geometry  *Geometry  `yaml:"geometry,omitempty"`
@@ -392,7 +401,29 @@ type Status struct {
 	// transport that reads back. Default true for printer-escpos and
 	// printer-tspl; must be false for other kinds.
 	Realtime bool `yaml:"realtime"`
+	// Confirm is how an ESC/POS printer confirms that a job has printed
+	// (confirm): gs_r asks GS r 1, which the printer answers only once it
+	// has processed the job (Epson TM series); dle_eot judges the job by
+	// the real-time status alone, which is answered at once (Xprinter,
+	// Gprinter and other firmware without GS r, which would otherwise
+	// wait out the job timeout); none writes the job and reports it
+	// played unconfirmed. gs_r and dle_eot need realtime. Default gs_r
+	// with realtime, none without. printer-escpos only.
+	Confirm Confirm `yaml:"confirm"`
 }
+
+// Confirm is how an ESC/POS printer confirms a job.
+type Confirm string
+
+// Confirmation methods.
+const (
+	ConfirmGSR    Confirm = "gs_r"
+	ConfirmDLEEOT Confirm = "dle_eot"
+	ConfirmNone   Confirm = "none"
+)
+
+// PlayMargin is PlayMarginMS as a duration.
+func (p *Profile) PlayMargin() time.Duration { return time.Duration(p.PlayMarginMS) * time.Millisecond }
 
 // Poll is PollMS as a duration (0: never).
 func (s *Status) Poll() time.Duration { return time.Duration(s.PollMS) * time.Millisecond }

@@ -46,6 +46,7 @@ var shipped = []struct {
 		diff(t, &profile.Player{VO: "drm", CEC: true, CECDevice: "/dev/cec0"}, p.Player)
 		diff(t, []string{"mpv"}, p.Transport.Command)
 		is(t, "output", p.Output, "tv")
+		is(t, "play margin", p.PlayMargin(), 20*time.Second)
 	}},
 	{"atm-speaker-alsa", func(t *testing.T, p *profile.Profile) {
 		diff(t, &profile.Limits{MaxVolume: 100, DefaultVolume: 80, QuietHours: "22:00-07:00"}, p.Limits)
@@ -58,10 +59,18 @@ var shipped = []struct {
 		is(t, "code page", p.Text.CodePage, profile.CodePageGB18030)
 		is(t, "device", p.Transport.Device, "/dev/usb/lp0")
 		is(t, "realtime", p.Status.Realtime, true)
+		is(t, "confirm", p.Status.Confirm, profile.ConfirmDLEEOT)
+		is(t, "play margin", p.PlayMargin(), 45*time.Second)
 	}},
 	{"escpos-58mm", func(t *testing.T, p *profile.Profile) {
 		is(t, "printable dots", p.Paper.PrintableDots, 384)
 		is(t, "code page", p.Text.CodePage, profile.CodePageCP437)
+		is(t, "confirm", p.Status.Confirm, profile.ConfirmDLEEOT)
+	}},
+	{"escpos-epson-tm-80mm", func(t *testing.T, p *profile.Profile) {
+		is(t, "confirm", p.Status.Confirm, profile.ConfirmGSR)
+		is(t, "realtime", p.Status.Realtime, true)
+		is(t, "printable dots", p.Paper.PrintableDots, 576)
 	}},
 	{"tspl-label-60x40", func(t *testing.T, p *profile.Profile) {
 		diff(t, &profile.Paper{WidthMM: 60, DotsPerMM: 8, PrintableDots: 480, Cut: profile.CutNone,
@@ -295,6 +304,13 @@ func TestBadFiles(t *testing.T) {
 		{"gpio header pin number", "id: bad\nkind: gpio-input\ndescription: x\ntransport: {pin: '11', pull: up, edge: falling}\n", "transport.pin", 4, "not a header pin number"},
 		{"cups queue like an option", "id: bad\nkind: printer-cups\ndescription: x\ntransport: {queue: -oraw}\n", "transport.queue", 4, "not starting with -"},
 		{"realtime on cups", "id: bad\nkind: printer-cups\ndescription: x\ntransport: {queue: keycard}\nstatus: {realtime: true}\n", "status.realtime", 5, "only printer-escpos"},
+		{"confirm on tspl", "id: bad\nkind: printer-tspl\ndescription: x\ntransport: {type: tcp, address: '127.0.0.1:9100'}\npaper: {label_width_mm: 60, label_height_mm: 40}\nstatus: {confirm: gs_r}\n",
+			"status.confirm", 0, "only printer-escpos"},
+		{"unknown confirm", goodPrinter + "status:\n  confirm: gs_v\n", "status.confirm", 0, "want gs_r"},
+		{"confirm without realtime", goodPrinter + "status:\n  realtime: false\n  confirm: dle_eot\n", "status.confirm", 0, "needs status.realtime"},
+		{"play margin too small", goodLED + "play_margin_ms: 5\n", "play_margin_ms", 0, "want 100 to 600000"},
+		{"play margin as a duration", goodLED + "play_margin_ms: 10s\n", "play_margin_ms", 6, "want a whole number"},
+		{"play margin on gpio", "id: bad\nkind: gpio-input\ndescription: x\nplay_margin_ms: 1000\ntransport: {pin: GPIO4, pull: up, edge: both}\n", "play_margin_ms", 0, "plays nothing"},
 		{"bad id", "id: Bank Sign\nkind: virtual\noutput: led\ndescription: x\n", "id", 1, "lower-case"},
 		{"syntax error", "id: bad\nkind: virtual\n  description: x\n", "", 3, "YAML syntax: mapping values are not allowed"},
 		{"two documents", "id: bad\nkind: virtual\noutput: led\ndescription: x\n---\nid: other\n", "", 5, "second YAML document"},
@@ -585,4 +601,45 @@ func FuzzParse(f *testing.F) {
 		checkSections(t, p)
 		roundTrip(t, p)
 	})
+}
+
+// TestPlayMarginAndConfirmDefaults: every output kind has a play margin,
+// an explicit one is kept, and an ESC/POS printer without real-time status
+// defaults to no confirmation.
+func TestPlayMarginAndConfirmDefaults(t *testing.T) {
+	p, err := profile.Parse("x.yaml", []byte(goodLED+"play_margin_ms: 2500\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	is(t, "explicit margin", p.PlayMargin(), 2500*time.Millisecond)
+	p, err = profile.Parse("x.yaml", []byte(goodLED))
+	if err != nil {
+		t.Fatal(err)
+	}
+	is(t, "max7219 margin", p.PlayMargin(), 5*time.Second)
+
+	p, err = profile.Parse("p.yaml", []byte(goodPrinter+"status:\n  realtime: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	is(t, "confirm without realtime", p.Status.Confirm, profile.ConfirmNone)
+	p, err = profile.Parse("p.yaml", []byte(goodPrinter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	is(t, "confirm default", p.Status.Confirm, profile.ConfirmGSR)
+
+	set, err := profile.Load(firmwareprofiles.FS, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range set.IDs() {
+		p, err := set.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Kind != profile.KindGPIOInput && p.PlayMargin() <= 0 {
+			t.Errorf("%s: no play margin", p.ID)
+		}
+	}
 }

@@ -102,6 +102,13 @@ func (p *Profile) validate() []*FieldError {
 		c.bad("output", "%q does not match kind %s, which serves %q", p.Output, k, k.Output())
 	}
 
+	switch {
+	case k == KindGPIOInput && p.PlayMarginMS != 0:
+		c.bad("play_margin_ms", "must be empty: a gpio-input plays nothing")
+	case k != KindGPIOInput:
+		c.intRange("play_margin_ms", p.PlayMarginMS, 100, 600_000, "milliseconds a play may run past its duration")
+	}
+
 	sections := []struct {
 		name    string
 		present bool
@@ -141,6 +148,15 @@ func (p *Profile) validate() []*FieldError {
 		}
 		if s.Realtime && k != KindPrinterESCPOS && k != KindPrinterTSPL {
 			c.bad("status.realtime", "only printer-escpos (DLE EOT) and printer-tspl (ESC !?) have real-time status")
+		}
+		switch {
+		case s.Confirm != "" && k != KindPrinterESCPOS:
+			c.bad("status.confirm", "only printer-escpos has a job confirmation method")
+		case k != KindPrinterESCPOS:
+		case s.Confirm != ConfirmGSR && s.Confirm != ConfirmDLEEOT && s.Confirm != ConfirmNone:
+			c.bad("status.confirm", "%q: want gs_r (GS r 1, Epson), dle_eot (real-time status only, printers without GS r) or none", s.Confirm)
+		case s.Confirm != ConfirmNone && !s.Realtime:
+			c.bad("status.confirm", "%s needs status.realtime: true (set confirm: none for a link that cannot read back)", s.Confirm)
 		}
 	}
 	if p.Limits != nil && k.uses("limits") {
