@@ -107,6 +107,7 @@ type stack struct {
 	dir      string
 	mqtt     string
 	http     string
+	media    string
 	ctl      *proc
 	agents   map[string]*proc
 	snapshot *store.Store
@@ -132,8 +133,11 @@ func (s *stack) mustCLI(args ...string) string {
 func (s *stack) startController() {
 	s.t.Helper()
 	os.Remove(filepath.Join(s.dir, "endpoints.json"))
+	if s.media == "" {
+		s.media = freePort(s.t)
+	}
 	s.ctl = start(s.t, filepath.Join(s.dir, "controller.log"), "guardcast-controller", "serve", "--data", s.dir,
-		"--mqtt", s.mqtt, "--http", s.http, "--poll", "100ms")
+		"--mqtt", s.mqtt, "--media-http", s.media, "--http", s.http, "--poll", "100ms")
 	waitFor(s.t, 20*time.Second, "controller endpoints", func() bool {
 		_, err := os.Stat(filepath.Join(s.dir, "endpoints.json"))
 		return err == nil
@@ -205,6 +209,7 @@ func newStack(t *testing.T, devices ...string) *stack {
 		s.mustCLI("playlist", "assign", "fast-door", "--device", id)
 		s.mustCLI("playlist", "assign", "fast-voice", "--device", id)
 	}
+	approveAllAsChecker(t, s)
 	return s
 }
 
@@ -382,7 +387,8 @@ func TestRefusalsAndACL(t *testing.T) {
 			{"signed by another key", func() []byte { return doc(otherKey, held+100) }, "unknown key"},
 			{"older version, right key", func() []byte {
 				// Make a newer real version first, then replay version 1.
-				s.mustCLI("playlist", "create", "fast-door", "--output", "led", "--item", "hotline-en.txt:0.03")
+				s.mustCLI("playlist", "edit", "fast-door", "--output", "led", "--item", "hotline-en.txt:0.03")
+				approveChanges(t, s)
 				waitFor(t, 20*time.Second, "bank-a to adopt a newer version", func() bool {
 					return status(t, s, "bank-a").Version > held
 				})

@@ -33,10 +33,17 @@ func TestCampaignAndAlertSignedFor(t *testing.T) {
 		{"media", "add", repoFile("hotline-zh.txt"), repoFile("hotline-en.txt")},
 		{"playlist", "create", "fast-door", "--output", "led", "--item", "hotline-zh.txt:0.05", "--item", "hotline-en.txt:0.05"},
 		{"device", "add", "--id", "bank-a", "--profile", "virtual", "--node", "branch", "--tag", "doorway"},
-		{"campaign", "create", "door", "--target", "node:town", "--output", "led", "--playlist", "fast-door", "--min-share", "0.2"},
 	} {
 		s.mustCLI(args...)
 	}
+	// The playlist is approved by a second person before a campaign may
+	// place it; the campaign waits for approval too.
+	approveAllAsChecker(t, s)
+	out := s.mustCLI("campaign", "create", "door", "--target", "node:town", "--output", "led", "--playlist", "fast-door", "--min-share", "0.2")
+	if !strings.Contains(out, "reaches 1 device(s) with output led") || !strings.Contains(out, "pending") {
+		t.Fatalf("campaign create: %s", out)
+	}
+	approveChanges(t, s)
 	s.startAgent("bank-a")
 	defer func() {
 		if t.Failed() {
@@ -63,11 +70,11 @@ func TestCampaignAndAlertSignedFor(t *testing.T) {
 		return false
 	})
 	waitFor(t, 30*time.Second, "bank-a to acknowledge its version", func() bool {
-		return strings.Contains(s.mustCLI("versions", "list"), "bank-a: version 1 verified and playing")
+		return regexp.MustCompile(`bank-a: version \d+ verified and playing`).MatchString(s.mustCLI("versions", "list"))
 	})
 
-	out := s.mustCLI("alert", "push", "--to", "bank", "--text", "Police: 'safe account' calls are fraud. Hang up, call 96110.", "--hold", "1s", "--expires", "10m")
-	if !strings.Contains(out, "pushed to 1 device(s)") || !strings.Contains(out, "via the running controller") {
+	out = s.mustCLI("alert", "push", "--to", "bank", "--text", "Police: 'safe account' calls are fraud. Hang up, call 96110.", "--hold", "1s", "--expires", "10m")
+	if !strings.Contains(out, "pushed to 1 device(s)") || !strings.Contains(out, "through the running controller") {
 		t.Fatalf("alert push: %s", out)
 	}
 	id := regexp.MustCompile(`a-\d{8}-\d{4}`).FindString(out)

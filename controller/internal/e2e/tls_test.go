@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -198,7 +199,25 @@ func approveAllAsChecker(t *testing.T, s *stack) {
 	}
 	runCLI(nil, "checker-password-1\n", "user", "add", "checker", "--role", "approver")
 	tok := strings.TrimSpace(runCLI(nil, "", "user", "token", "add", "checker", "--label", "e2e"))
+	checkerTokens.Store(s.dir, tok)
 	runCLI([]string{"GUARDCAST_TOKEN=" + tok}, "", "change", "approve", "--all")
+}
+
+var checkerTokens sync.Map // data dir → the checker's token
+
+// approveChanges approves what is pending as the checker made by
+// approveAllAsChecker.
+func approveChanges(t *testing.T, s *stack) {
+	t.Helper()
+	tok, ok := checkerTokens.Load(s.dir)
+	if !ok {
+		t.Fatal("approveChanges before approveAllAsChecker")
+	}
+	cmd := exec.Command(filepath.Join(binDir, "guardcast-controller"), "change", "approve", "--all", "--data", s.dir)
+	cmd.Env = append(os.Environ(), "GUARDCAST_TOKEN="+tok.(string))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("change approve --all: %v\n%s", err, out)
+	}
 }
 
 // dumpLogsIfFailed shows the end of every process log of a failed test

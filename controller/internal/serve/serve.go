@@ -35,6 +35,7 @@ import (
 	"github.com/guardcast/guardcast/controller/internal/store"
 	"github.com/guardcast/guardcast/controller/internal/web"
 	"github.com/guardcast/guardcast/internal/atomicfile"
+	"github.com/guardcast/guardcast/internal/clock"
 	"github.com/guardcast/guardcast/internal/owneronly"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
@@ -347,6 +348,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	// The local admin's token exists before endpoints.json says the
+	// controller is up, so the CLI can always use it.
+	authOpts := cfg.Auth
+	if authOpts == (auth.Options{}) {
+		authOpts = auth.DefaultOptions
+	}
+	if err := EnsureLocalAdmin(ctx, cfg.DataDir, auth.New(st, clock.Real{}, authOpts)); err != nil {
+		return err
+	}
 	key, err := schedule.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		return err
@@ -490,9 +500,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	off, err := NewOffice(OfficeConfig{DataDir: cfg.DataDir, Store: st, Lib: lib, Comp: comp, Changed: fl.Wake, Auth: cfg.Auth,
 		Defaults: func() officepkg.AgentDefaults { return AgentDefaults(cfg.DataDir) }})
 	if err != nil {
-		return err
-	}
-	if err := EnsureLocalAdmin(ctx, cfg.DataDir, off.Users); err != nil {
 		return err
 	}
 	uploads := filepath.Join(cfg.DataDir, "tmp")
