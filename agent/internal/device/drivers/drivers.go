@@ -250,6 +250,14 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 			o.Cut = escpos.CutPartial
 		}
 		o.NoStatus = !p.Status.Realtime
+		switch p.Status.Confirm {
+		case profile.ConfirmDLEEOT:
+			o.Confirm = escpos.ConfirmDLEEOT
+		case profile.ConfirmNone:
+			o.Confirm = escpos.ConfirmNone
+		default:
+			o.Confirm = escpos.ConfirmGSR
+		}
 		o.Site, o.Hotline, o.Clock = s.env.Site, s.env.Hotline, s.env.Clock
 		name, open, err := printerLink(p.Transport, o.DialTimeout)
 		if err != nil {

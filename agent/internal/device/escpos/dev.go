@@ -48,10 +48,9 @@ type Opts struct {
 	// then reported as played once the bytes are written, and Health
 	// says so in LastError.
 	NoStatus bool
-	// NoConfirm skips GS r 1 after a job (for firmware without it): the
-	// job is then judged by DLE EOT alone, which a printer answers at
-	// once, before it has finished printing.
-	NoConfirm bool
+	// Confirm is how a job is confirmed printed (GS r 1, DLE EOT alone,
+	// or not at all). Without status (NoStatus) nothing is confirmed.
+	Confirm Confirm
 
 	StatusTimeout time.Duration // longest wait for the four DLE EOT answers
 	JobTimeout    time.Duration // longest wait for a job to be confirmed
@@ -59,6 +58,27 @@ type Opts struct {
 	WriteTimeout  time.Duration // longest single write
 	DialTimeout   time.Duration // TCP connect
 }
+
+// Confirm is how a job is confirmed printed.
+type Confirm int
+
+// Confirmation methods.
+const (
+	// ConfirmGSR sends GS r 1 after the job: the printer answers it only
+	// once it has processed the job (Epson). A job so confirmed is
+	// played even if the status read after it shows a problem (the roll
+	// ran out at its end): that problem goes to Health and fails the next
+	// job.
+	ConfirmGSR Confirm = iota
+	// ConfirmDLEEOT judges the job by DLE EOT alone, which a printer
+	// answers at once, before it has finished printing: for firmware
+	// without GS r (Xprinter, Gprinter), where ConfirmGSR would wait out
+	// JobTimeout on every job.
+	ConfirmDLEEOT
+	// ConfirmNone writes the job and reports it played, unconfirmed; the
+	// status before the job is still asked unless NoStatus.
+	ConfirmNone
+)
 
 // DefaultOpts is an 80 mm Chinese-firmware receipt printer.
 var DefaultOpts = Opts{
@@ -240,24 +260,36 @@ func (d *Dev) query(ctx context.Context, p *printer.Port) (Status, error) {
 // after. Paper out, cover open, a cutter jam or silence are a failed play
 // with that reason. A file that cannot be printed is an error.
 func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.Result, error) {
-	return d.c.Play(ctx, d.o.Clock, time.Duration(it.DurationMS)*time.Millisecond, d.o.NoStatus,
+	res, err := d.c.Play(ctx, d.o.Clock, time.Duration(it.DurationMS)*time.Millisecond, d.o.NoStatus,
 		func(start time.Time) ([]byte, error) { return d.job(it, path, start) }, d.run)
+	if err == nil && res.Played && !d.o.NoStatus && d.o.Confirm == ConfirmNone {
+		res.Reason = output.Note(output.NoteUnconfirmed, "job confirmation is off for this printer")
+	}
+	return res, err
 }
 
 // run sends one job and returns why it failed, "" if it printed.
 func (d *Dev) run(ctx context.Context, job []byte) string {
 	d.confirmed = false
-	if !d.o.NoStatus && !d.o.NoConfirm {
+	if !d.o.NoStatus && d.o.Confirm == ConfirmGSR {
 		job = append(job, PaperQuery()...)
 	}
 	p, reason := d.c.Send(ctx, job, d.o.NoStatus, d.checkLocked)
 	if p == nil {
 		return reason
 	}
-	if !d.o.NoConfirm {
+	switch d.o.Confirm {
+	case ConfirmNone:
+		return ""
+	case ConfirmGSR:
 		if reason := d.confirm(ctx, p); reason != "" {
 			return reason
 		}
+		// The printer processed the job: it is on paper. A problem the
+		// status shows now (the roll ended with it) is recorded in Health
+		// by the query and refuses the next job, not this one.
+		_, _ = d.c.Poll(ctx, p, d.query, isLinkErr)
+		return ""
 	}
 	_, reason = d.c.Poll(ctx, p, d.query, isLinkErr)
 	return reason

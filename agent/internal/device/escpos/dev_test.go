@@ -370,3 +370,102 @@ func TestNoStatusLink(t *testing.T) {
 		})
 	}
 }
+
+// TestConfirmDLEEOT: a printer without GS r, told so, prints each job
+// without waiting out the job timeout; told gs_r, it fails the job.
+func TestConfirmDLEEOT(t *testing.T) {
+	p := fake(t)
+	p.SetState(escpostest.State{NoGSR: true})
+	o := opts()
+	o.JobTimeout = time.Minute // a wait for GS r would show
+	o.Confirm = escpos.ConfirmDLEEOT
+	d := dial(t, p, o)
+	it, path := reminder(t)
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		res, err := d.Play(context.Background(), it, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Played || res.Reason != "" {
+			t.Fatalf("job %d: %+v", i, res)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("job %d took %v", i, took)
+		}
+	}
+	if r := p.Record(); r.PaperQueries != 0 || len(r.Cuts) != 3 {
+		t.Fatalf("dle_eot sent %d GS r, printed %d cuts", r.PaperQueries, len(r.Cuts))
+	}
+
+	// The same printer with gs_r: the job is not confirmed.
+	o.JobTimeout = 300 * time.Millisecond
+	o.Confirm = escpos.ConfirmGSR
+	res, err := dial(t, p, o).Play(context.Background(), it, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Played || !strings.Contains(res.Reason, "not confirmed") {
+		t.Fatalf("gs_r on a printer without it: %+v", res)
+	}
+}
+
+// TestConfirmNone: the job is written, the status before it still asked
+// (paper out still fails), and a printed job says it is unconfirmed.
+func TestConfirmNone(t *testing.T) {
+	p := fake(t)
+	p.SetState(escpostest.State{NoGSR: true})
+	o := opts()
+	o.Confirm = escpos.ConfirmNone
+	d := dial(t, p, o)
+	it, path := reminder(t)
+	res, err := d.Play(context.Background(), it, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Played || !strings.HasPrefix(res.Reason, output.NoteUnconfirmed+": ") {
+		t.Fatalf("confirm none: %+v", res)
+	}
+	p.SetState(escpostest.State{PaperEnd: true})
+	if res, _ = d.Play(context.Background(), it, path); res.Played || res.Reason != "paper end" {
+		t.Fatalf("paper out with confirm none: %+v", res)
+	}
+}
+
+// TestConfirmedThenPaperEnd: the paper runs out just after a job that the
+// printer confirmed (GS r answered). That job is played; the paper end
+// shows in Health and fails the next job.
+func TestConfirmedThenPaperEnd(t *testing.T) {
+	p := fake(t)
+	o := opts()
+	o.PollInterval = 5 * time.Second // wait for the GS r answer, not a poll
+	d := dial(t, p, o)
+	it, path := reminder(t)
+	if res, err := d.Play(context.Background(), it, path); err != nil || !res.Played {
+		t.Fatalf("first job: %+v %v", res, err)
+	}
+	// A job is: DLE EOT 1..4 (12 bytes), the job and GS r 1, DLE EOT 1..4.
+	perJob := p.Record().Bytes
+	p.Reset()
+	p.FailAfter(perJob-12, escpostest.State{PaperEnd: true})
+	res, err := d.Play(context.Background(), it, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Played || res.Reason != "" {
+		t.Fatalf("confirmed job before the paper end: %+v", res)
+	}
+	if r := p.Record(); r.PaperQueries != 1 || len(r.Cuts) != 1 {
+		t.Fatalf("record: %d GS r, %d cuts", r.PaperQueries, len(r.Cuts))
+	}
+	if h := d.Health(); h.OK || h.LastError != "paper end" {
+		t.Fatalf("health after the confirmed job: %+v", h)
+	}
+	res, err = d.Play(context.Background(), it, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Played || res.Reason != "paper end" {
+		t.Fatalf("next job: %+v", res)
+	}
+}

@@ -30,6 +30,9 @@ type State struct {
 	// Silent printers read everything and answer nothing (a unidirectional
 	// link, a printer hung in firmware).
 	Silent bool
+	// NoGSR is firmware without GS r (many Xprinter and Gprinter models):
+	// it parses GS r and never answers it.
+	NoGSR bool
 }
 
 // Offline reports whether a printer in s has stopped: it still answers
@@ -196,7 +199,7 @@ func (p *Printer) event(e Event, out []byte) []byte {
 		}
 	case EvPaper:
 		r.PaperQueries++
-		if !p.state.Silent && !p.state.Offline() && (e.N == 1 || e.N == 49) {
+		if !p.state.Silent && !p.state.NoGSR && !p.state.Offline() && (e.N == 1 || e.N == 49) {
 			out = append(out, p.state.PaperAnswer())
 		}
 	}
