@@ -73,10 +73,12 @@ type Item struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// Validate checks a desired state for device id (empty id: any device).
+// Validate checks a desired state's shape. Its "v" is the capability it
+// was encoded for (see CapabilityVersion): any v ≥ 1 is accepted, since
+// what a newer capability added is either absent or skipped.
 func (d *DesiredState) Validate() error {
-	if d.V != Version {
-		return fmt.Errorf("desired state: protocol version %d, want %d", d.V, Version)
+	if d.V < 1 {
+		return fmt.Errorf("desired state: v %d, want ≥ 1", d.V)
 	}
 	if err := ValidateDeviceID(d.Device); err != nil {
 		return fmt.Errorf("desired state: %w", err)
@@ -141,7 +143,12 @@ type Hello struct {
 	AgentVersion string `json:"agent_version,omitempty"`
 	HaveVersion  uint64 `json:"have_version"` // desired-state version the agent holds
 	NextSeq      uint64 `json:"next_seq"`     // the seq its next proof record will carry
+	// Capability is the agent's CapabilityVersion; absent (0) means 1.
+	Capability int `json:"capability,omitempty"`
 }
+
+// Cap is the capability the hello announces (1 when absent).
+func (h *Hello) Cap() int { return max(1, h.Capability) }
 
 // Validate checks the hello's shape.
 func (h *Hello) Validate() error {
@@ -156,6 +163,9 @@ func (h *Hello) Validate() error {
 	}
 	if len(h.EnrollMAC) != 0 && len(h.EnrollMAC) != 32 {
 		return fmt.Errorf("hello: enroll mac is %d bytes, want 32", len(h.EnrollMAC))
+	}
+	if h.Capability < 0 {
+		return fmt.Errorf("hello: capability %d", h.Capability)
 	}
 	return nil
 }
@@ -314,6 +324,8 @@ type Status struct {
 	Alerts []string `json:"alerts,omitempty"`
 	// Health is each driver's own report: answering or not, last error.
 	Health []OutputHealth `json:"health,omitempty"`
+	// Capability is the agent's CapabilityVersion; absent (0) means 1.
+	Capability int `json:"capability,omitempty"`
 }
 
 // OutputHealth is one driver's health as the agent last saw it.
@@ -347,17 +359,30 @@ func (s *Status) Validate() error {
 	if err := ValidateDeviceID(s.Device); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	if s.Capability < 0 {
+		return fmt.Errorf("status: capability %d", s.Capability)
+	}
 	return nil
 }
 
 // Decode parses payload strictly into v (unknown fields are errors, size
-// is bounded) and runs its Validate.
+// is bounded) and runs its Validate. Everything a device sends the
+// controller is decoded so: a controller is upgraded before its agents,
+// so it knows every field they may send.
 func Decode(payload []byte, v interface{ Validate() error }) error {
+	return decode(payload, v, true)
+}
+
+// decode is Decode; with strict false, fields v does not have are skipped
+// (for a signed document from a newer controller, see OpenDesiredAt).
+func decode(payload []byte, v interface{ Validate() error }, strict bool) error {
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("payload of %d bytes exceeds %d", len(payload), MaxPayload)
 	}
 	dec := json.NewDecoder(bytesReader(payload))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}

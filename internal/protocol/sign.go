@@ -59,7 +59,9 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(s[:8])
 }
 
-// SignDesired encodes and signs d with the office content key.
+// SignDesired encodes and signs d with the office content key, as it is
+// (its V included): a controller serving devices of several capabilities
+// uses SignDesiredFor.
 func SignDesired(priv ed25519.PrivateKey, d *DesiredState) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -68,14 +70,36 @@ func SignDesired(priv ed25519.PrivateKey, d *DesiredState) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return SealDesired(priv, payload), nil
+}
+
+// SignDesiredFor signs d as encoded for a device of capability c
+// (d.ForCapability(c)).
+func SignDesiredFor(priv ed25519.PrivateKey, d *DesiredState, c int) ([]byte, error) {
+	return SignDesired(priv, d.ForCapability(c))
+}
+
+// SealDesired wraps payload, the exact bytes of a desired state, in a
+// signed envelope. It neither parses nor checks payload.
+func SealDesired(priv ed25519.PrivateKey, payload []byte) []byte {
 	doc := SignedDoc{
 		V:       Version,
 		Kind:    "desired",
 		KeyID:   KeyID(priv.Public().(ed25519.PublicKey)),
 		Payload: payload,
-		Sig:     ed25519.Sign(priv, append([]byte(domainDesired), payload...)),
+		Sig:     ed25519.Sign(priv, DesiredMessage(payload)),
 	}
-	return json.Marshal(doc)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		panic(err) // a struct of strings and byte slices: cannot fail
+	}
+	return b
+}
+
+// DesiredMessage is what the content key signs: the domain prefix and
+// the payload's exact bytes.
+func DesiredMessage(payload []byte) []byte {
+	return append([]byte(domainDesired), payload...)
 }
 
 // Errors from OpenDesired that an agent reports as a refusal.
@@ -85,9 +109,25 @@ var (
 )
 
 // OpenDesired checks the envelope's signature against any of the trusted
-// keys and returns the validated desired state. It does not check version
+// keys and returns the validated desired state, decoded by the rules of
+// this build's capability (OpenDesiredAt). It does not check version
 // order or expiry against a clock: that is the agent's policy.
 func OpenDesired(raw []byte, trusted []ed25519.PublicKey) (*DesiredState, error) {
+	return OpenDesiredAt(raw, trusted, CapabilityVersion)
+}
+
+// OpenDesiredAt opens a signed desired state as an agent of capability c
+// does. The envelope is always decoded strictly (it is not signed, and v1
+// has nothing to add to it). The signature is checked over the payload's
+// exact bytes as received — never a re-encoding — and only then is the
+// payload parsed:
+//
+//   - c = 1, the rule of the first agents: unknown fields are errors and
+//     "v" must be 1;
+//   - c ≥ 2: fields this build does not know are skipped, "v" may be any
+//     value ≥ 1 (a newer controller's), and every field it does know is
+//     validated as before.
+func OpenDesiredAt(raw []byte, trusted []ed25519.PublicKey, c int) (*DesiredState, error) {
 	var doc SignedDoc
 	if err := Decode(raw, &doc); err != nil {
 		return nil, err
@@ -102,12 +142,15 @@ func OpenDesired(raw []byte, trusted []ed25519.PublicKey) (*DesiredState, error)
 	if key == nil {
 		return nil, fmt.Errorf("desired state: key %q: %w", doc.KeyID, ErrWrongKey)
 	}
-	if !ed25519.Verify(key, append([]byte(domainDesired), doc.Payload...), doc.Sig) {
+	if !ed25519.Verify(key, DesiredMessage(doc.Payload), doc.Sig) {
 		return nil, fmt.Errorf("desired state: %w", ErrBadSignature)
 	}
 	var d DesiredState
-	if err := Decode(doc.Payload, &d); err != nil {
+	if err := decode(doc.Payload, &d, c <= 1); err != nil {
 		return nil, err
+	}
+	if c <= 1 && d.V != Version {
+		return nil, fmt.Errorf("desired state: protocol version %d, want %d", d.V, Version)
 	}
 	return &d, nil
 }
