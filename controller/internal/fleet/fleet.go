@@ -175,6 +175,14 @@ func (f *Fleet) HandleHello(ctx context.Context, topic string, payload []byte) {
 		f.log.Warn("hello refused", "device", h.Device, "err", err)
 		return
 	}
+	// What the agent understands decides how its documents are encoded
+	// (protocol.DesiredState.ForCapability); the answer below re-signs
+	// the document if that changed.
+	if changed, err := f.st.SetCapability(ctx, h.Device, h.Cap()); err != nil {
+		f.log.Warn("capability not stored; documents stay encoded for the old one", "device", h.Device, "err", err)
+	} else if changed {
+		f.log.Info("device capability", "device", h.Device, "capability", h.Cap())
+	}
 	select {
 	case f.work <- h.Device:
 	default:

@@ -231,6 +231,23 @@ type content struct {
 	schedule  *protocol.Schedule
 	alerts    []protocol.Alert
 	hash      string
+	// capability is what the document is encoded for (see encodeFor).
+	capability int
+}
+
+// encodeFor makes ct the document of a device that announced capability
+// c: desired encodes it for that capability (protocol.ForCapability), and
+// the capability joins the hash, so a device whose agent is upgraded or
+// downgraded gets a document re-encoded for it. Capability 1 leaves the
+// hash as it was: documents signed before capabilities existed stay
+// current.
+func (ct *content) encodeFor(c int) *content {
+	ct.capability = protocol.DocCapability(c)
+	if ct.capability > 1 {
+		s := sha256.Sum256([]byte(ct.hash + "\ncapability " + strconv.Itoa(ct.capability)))
+		ct.hash = hex.EncodeToString(s[:])
+	}
+	return ct
 }
 
 func mustJSON(v any) []byte {
@@ -450,11 +467,12 @@ func safeLoop(entries []protocol.Entry) []protocol.Item {
 }
 
 func (c *Compiler) desired(device string, version uint64, ct *content, now time.Time) *protocol.DesiredState {
-	return &protocol.DesiredState{
+	ds := &protocol.DesiredState{
 		V: protocol.Version, Device: device, Version: version,
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(c.opts.Lifetime).Unix(),
 		MediaURL: c.opts.MediaURL, Playlists: ct.playlists, Nodes: ct.nodes, Schedule: ct.schedule, Alerts: ct.alerts,
 	}
+	return ds.ForCapability(ct.capability)
 }
 
 func needsSigning(h store.DesiredHead, hash string, now time.Time) bool {
@@ -474,8 +492,12 @@ func (c *Compiler) Desired(ctx context.Context, device string) (*protocol.Desire
 	if err != nil {
 		return nil, err
 	}
+	capability, err := c.st.Capability(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
 	now := c.now()
-	ct := w.compile(d.ID, d.Node, c.opts.MediaURL, now)
+	ct := w.compile(d.ID, d.Node, c.opts.MediaURL, now).encodeFor(capability)
 	v := d.DesiredVersion
 	if ct.hash != d.DesiredHash || v == 0 {
 		v++
@@ -512,8 +534,12 @@ func (c *Compiler) Refresh(ctx context.Context, device string) (doc []byte, vers
 	if err != nil {
 		return nil, 0, false, err
 	}
+	capability, err := c.st.Capability(ctx, d.ID)
+	if err != nil {
+		return nil, 0, false, err
+	}
 	now := c.now()
-	ct := w.compile(d.ID, d.Node, c.opts.MediaURL, now)
+	ct := w.compile(d.ID, d.Node, c.opts.MediaURL, now).encodeFor(capability)
 	h := store.DesiredHead{ID: d.ID, Version: d.DesiredVersion, Hash: d.DesiredHash, Issued: d.DesiredIssued, Expires: d.DesiredExpires, HasDoc: d.DesiredDoc != nil}
 	if !needsSigning(h, ct.hash, now) {
 		return d.DesiredDoc, d.DesiredVersion, false, nil
@@ -552,6 +578,10 @@ func (c *Compiler) RefreshAll(ctx context.Context, all bool) ([]Doc, error) {
 	if err != nil {
 		return nil, err
 	}
+	caps, err := c.st.Capabilities(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := c.now()
 	type job struct {
 		head store.DesiredHead
@@ -560,7 +590,7 @@ func (c *Compiler) RefreshAll(ctx context.Context, all bool) ([]Doc, error) {
 	var jobs []job
 	var unchanged []string
 	for _, h := range heads {
-		ct := w.compile(h.ID, h.Node, c.opts.MediaURL, now)
+		ct := w.compile(h.ID, h.Node, c.opts.MediaURL, now).encodeFor(caps[h.ID])
 		if needsSigning(h, ct.hash, now) {
 			jobs = append(jobs, job{h, ct})
 		} else if all && h.HasDoc {
