@@ -21,8 +21,8 @@ const (
 	// item could have played: a sink that does not keep time, a player
 	// that skipped it.
 	ReasonTooShort = "too short"
-	// ReasonAbsent prefixes the failure to reach an output's hardware
-	// ("sign_silent: dial sign 127.0.0.1:9: connection refused"), by kind.
+	// These prefix the failure to open an output's hardware, by output
+	// ("sign_silent: dial sign 127.0.0.1:9: connection refused").
 	ReasonSignSilent   = "sign_silent"
 	ReasonTVAbsent     = "tv_unavailable"
 	ReasonAudioAbsent  = "audio_unavailable"

@@ -43,6 +43,9 @@ type Env struct {
 	Log     *slog.Logger
 	Site    string // printed on reminders
 	Hotline string // printed on reminders; default 96110
+	// MinBackoff and MaxBackoff space attempts to open missing hardware
+	// (default output.DefaultMinBackoff, DefaultMaxBackoff).
+	MinBackoff, MaxBackoff time.Duration
 }
 
 // Set is an agent's opened hardware.
@@ -157,15 +160,52 @@ func Open(ctx context.Context, set *profile.Set, cfg *protocol.AgentConfig, env 
 	return s, nil
 }
 
-// openOutput is the one place a profile kind becomes a driver.
+// openOutput binds an output to its profile's driver. Hardware is opened
+// lazily (output.Lazy): a device missing at start-up is tried now, and
+// again with backoff, while every play on it fails saying why; the agent
+// and its other outputs run on.
 func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*bound, error) {
 	b := &bound{profile: p.ID}
 	if p.Status != nil {
 		b.poll = p.Status.Poll()
 	}
-	switch p.Kind {
-	case profile.KindVirtual:
+	if p.Kind == profile.KindVirtual {
 		b.out = virtual.New(out, s.env.Clock, s.env.Log)
+		return b, nil
+	}
+	if p.Kind.Output() == "" {
+		return nil, fmt.Errorf("kind %s does not drive an output", p.Kind)
+	}
+	l := output.NewLazy(output.LazyOpts{
+		Kind: out, Absent: absentReason(out), Margin: p.PlayMargin(),
+		Clock: s.env.Clock, Log: s.env.Log.With("profile", p.ID),
+		MinBackoff: s.env.MinBackoff, MaxBackoff: s.env.MaxBackoff,
+		Open: func(ctx context.Context) (output.Opened, error) { return s.openDriver(ctx, p) },
+	})
+	_ = l.Start(ctx) // a failure is logged and retried by Lazy
+	b.out, b.health, b.check, b.close = l, l, l.Check, l.Close
+	return b, nil
+}
+
+// absentReason is the word a play's reason starts with while out's
+// hardware cannot be opened.
+func absentReason(out string) string {
+	switch out {
+	case protocol.OutputLED:
+		return output.ReasonSignSilent
+	case protocol.OutputTV:
+		return output.ReasonTVAbsent
+	case protocol.OutputAudio:
+		return output.ReasonAudioAbsent
+	case protocol.OutputPrinter:
+		return output.ReasonPrinterGone
+	}
+	return output.ReasonOutputAbsent
+}
+
+// openDriver is the one place a profile kind becomes a driver.
+func (s *Set) openDriver(ctx context.Context, p *profile.Profile) (output.Opened, error) {
+	switch p.Kind {
 	case profile.KindLEDAlpha:
 		o := alpha.DefaultOpts
 		o.Width, o.Height = p.Geometry.PixelsX, p.Geometry.PixelsY
@@ -190,9 +230,9 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 			err = fmt.Errorf("transport %s", p.Transport.Type)
 		}
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health, b.close, b.check = dev, dev, dev.Close, dev.Check
+		return output.Opened{Output: dev, Health: dev, Close: dev.Close, Check: dev.Check}, nil
 	case profile.KindLEDMAX7219:
 		o := max7219led.DefaultOpts
 		o.Modules = p.Geometry.PixelsX / 8
@@ -204,9 +244,9 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		o.Clock = s.env.Clock
 		dev, err := max7219led.OpenSPI(p.Transport.SPIPort, &o)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health, b.close = dev, dev, dev.Close
+		return output.Opened{Output: dev, Health: dev, Close: dev.Close}, nil
 	case profile.KindTVMPV:
 		o := mpv.DefaultOpts
 		if len(p.Transport.Command) > 0 {
@@ -222,9 +262,9 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		}
 		dev, err := mpv.Open(o)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health, b.close = dev, dev, dev.Close
+		return output.Opened{Output: dev, Health: dev, Close: dev.Close}, nil
 	case profile.KindAudioALSA:
 		o := audio.DefaultOpts
 		o.Device = p.Transport.ALSADevice
@@ -233,9 +273,9 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		o.Clock = s.env.Clock
 		dev, err := audio.New(o)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health, b.check = dev, dev, dev.Check
+		return output.Opened{Output: dev, Health: dev, Check: dev.Check}, nil
 	case profile.KindPrinterESCPOS:
 		o := escpos.DefaultOpts
 		o.PaperDots = p.Paper.PrintableDots
@@ -261,14 +301,14 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		o.Site, o.Hotline, o.Clock = s.env.Site, s.env.Hotline, s.env.Clock
 		name, open, err := printerLink(p.Transport, o.DialTimeout)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
 		dev, err := escpos.NewOpener(name, open, o)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health, b.close = dev, dev, dev.Close
-		b.check = func(ctx context.Context) error { _, err := dev.Check(ctx); return err }
+		return output.Opened{Output: dev, Health: dev, Close: dev.Close,
+			Check: func(ctx context.Context) error { _, err := dev.Check(ctx); return err }}, nil
 	case profile.KindPrinterTSPL:
 		o := tspl.DefaultOpts
 		o.WidthMM, o.HeightMM, o.GapMM = p.Paper.LabelWidthMM, p.Paper.LabelHeightMM, p.Paper.GapMM
@@ -278,28 +318,26 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		o.Site, o.Hotline, o.Clock = s.env.Site, s.env.Hotline, s.env.Clock
 		_, open, err := printerLink(p.Transport, o.DialTimeout)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
 		dev, err := tspl.NewOpener(open, o)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health, b.close = dev, dev, dev.Close
-		b.check = func(ctx context.Context) error { _, err := dev.Check(ctx); return err }
+		return output.Opened{Output: dev, Health: dev, Close: dev.Close,
+			Check: func(ctx context.Context) error { _, err := dev.Check(ctx); return err }}, nil
 	case profile.KindPrinterCUPS:
 		o := cups.DefaultOpts
 		o.Queue = p.Transport.Queue
 		o.Site, o.Hotline, o.Clock = s.env.Site, s.env.Hotline, s.env.Clock
 		dev, err := cups.New(o)
 		if err != nil {
-			return nil, err
+			return output.Opened{}, err
 		}
-		b.out, b.health = dev, dev
-		b.check = func(ctx context.Context) error { _, err := dev.Check(ctx); return err }
-	default:
-		return nil, fmt.Errorf("kind %s does not drive an output", p.Kind)
+		return output.Opened{Output: dev, Health: dev,
+			Check: func(ctx context.Context) error { _, err := dev.Check(ctx); return err }}, nil
 	}
-	return b, nil
+	return output.Opened{}, fmt.Errorf("kind %s does not drive an output", p.Kind)
 }
 
 // printerLink is the byte link of an ESC/POS or TSPL printer: a USB
@@ -471,7 +509,8 @@ func (s *Set) Run(ctx context.Context, fire func(name string) bool) error {
 				case <-s.env.Clock.After(b.poll):
 				}
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				if err := b.check(cctx); err != nil && ctx.Err() == nil {
+				// Missing hardware is logged by its Lazy, once, not every poll.
+				if err := b.check(cctx); err != nil && ctx.Err() == nil && !errors.Is(err, output.ErrAbsent) {
 					s.env.Log.Warn("device check failed", "output", kind, "profile", b.profile, "err", err)
 				}
 				cancel()
