@@ -143,7 +143,9 @@ func (o Op) RoleNames() string {
 	}
 	var s []string
 	for _, r := range o.Roles {
-		s = append(s, string(r))
+		if r != auth.RoleAdmin {
+			s = append(s, string(r))
+		}
 	}
 	return strings.Join(append(s, string(auth.RoleAdmin)), ", ")
 }

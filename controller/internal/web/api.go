@@ -105,7 +105,7 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	handle("POST", "/api/media", "media.add", true, s.upload)
-	handle("GET", "/api/proofs/export", "proofs.list", false, s.exportProofs)
+	handle("GET", "/api/proofs", "proofs.list", false, s.exportProofs)
 
 	// REST names for the same operations.
 	rest := []struct {
@@ -290,7 +290,9 @@ func (s *Server) caller(r *http.Request) (who, error) {
 	return who{actor: &a, session: &sess}, nil
 }
 
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 // sameOrigin refuses browser requests from other sites: a present Origin
 // must be this host, and Sec-Fetch-Site, when the browser sends it, must
@@ -484,13 +486,13 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, st, err.Error())
 		return
 	}
+	if o, _ := office.Lookup("media.add"); !o.Allowed(*c.actor) {
+		s.fail(w, fmt.Errorf("media.add needs one of the roles %s: %w", o.RoleNames(), office.ErrForbidden))
+		return
+	}
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		httpError(w, http.StatusBadRequest, "name: the file's name (with its extension) is required")
-		return
-	}
-	if o, _ := office.Lookup("media.add"); !o.Allowed(*c.actor) {
-		s.fail(w, fmt.Errorf("media.add needs one of the roles %s: %w", o.RoleNames(), office.ErrForbidden))
 		return
 	}
 	f, err := os.CreateTemp(s.TempDir, "upload-*")
