@@ -56,6 +56,9 @@ func (d *Daemon) onDesired(raw []byte) {
 	if bytes.Equal(raw, held) {
 		return // the same document again, e.g. after a reconnect
 	}
+	// The signature is checked over the payload bytes as received, then
+	// they are decoded: fields this agent's capability does not know (from
+	// a newer controller) are skipped, the ones it knows validated.
 	doc, err := protocol.OpenDesired(raw, d.trusted)
 	if err != nil {
 		d.refuse(0, err.Error())
@@ -90,7 +93,7 @@ func (d *Daemon) onDesired(raw []byte) {
 	close(d.docCh)
 	d.docCh = make(chan struct{})
 	d.mu.Unlock()
-	d.log.Info("adopted desired state", "version", doc.Version, "playlists", len(doc.Playlists),
+	d.log.Info("adopted desired state", "version", doc.Version, "encoded_for", doc.V, "playlists", len(doc.Playlists),
 		"scheduled", doc.Schedule != nil, "alerts", len(doc.Alerts))
 	d.ack(protocol.Ack{Event: protocol.AckAdopted, Version: doc.Version})
 	d.signForAlerts(doc)
