@@ -339,6 +339,15 @@ func writePreview(env Env, res *schedule.PreviewResult) error {
 	for _, m := range res.Misses {
 		fmt.Fprintf(w, "QUOTA %s %s %s: %s\n", m.At.Format("2006-01-02 15:04:05"), m.Output, m.Entry, m.Detail)
 	}
-	fmt.Fprintf(w, "%d plays, %d quota misses\n", len(res.Plays), len(res.Misses))
+	if res.Truncated && res.ListedUntil != nil {
+		fmt.Fprintf(w, "listed up to %s; per day:\n", res.ListedUntil.Format("2006-01-02 15:04:05"))
+		dw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(dw, "DAY\tOUTPUT\tTITLE\tPLAYS")
+		for _, d := range res.Daily {
+			fmt.Fprintf(dw, "%s\t%s\t%s\t%d\n", d.Day, d.Output, dash(d.Title), d.Plays)
+		}
+		dw.Flush()
+	}
+	fmt.Fprintf(w, "%d plays, %d quota misses\n", max(res.PlayCount, len(res.Plays)), max(res.MissCount, len(res.Misses)))
 	return nil
 }
