@@ -26,6 +26,11 @@ type inboxHarness struct {
 
 func startInbox(t *testing.T, prepare func(dir string)) *inboxHarness {
 	t.Helper()
+	return startInboxSettle(t, prepare, 60*time.Millisecond)
+}
+
+func startInboxSettle(t *testing.T, prepare func(dir string), settle time.Duration) *inboxHarness {
+	t.Helper()
 	h := &inboxHarness{t: t, dir: filepath.Join(t.TempDir(), "inbox"), lib: newLib(t), got: map[string]Info{}, done: make(chan error, 1)}
 	if prepare != nil {
 		os.MkdirAll(h.dir, 0o755)
@@ -50,7 +55,7 @@ func startInbox(t *testing.T, prepare func(dir string)) *inboxHarness {
 		h.mu.Unlock()
 		return nil
 	}
-	in := &Inbox{Dir: h.dir, Settle: 60 * time.Millisecond, Retry: 100 * time.Millisecond, Ingest: ingest,
+	in := &Inbox{Dir: h.dir, Settle: settle, Retry: 100 * time.Millisecond, Ingest: ingest,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	go func() { h.done <- in.Run(ctx) }()
 	t.Cleanup(h.stop)
@@ -87,7 +92,7 @@ func (h *inboxHarness) ingested(name string) (Info, bool) {
 
 func (h *inboxHarness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)
@@ -167,7 +172,10 @@ func TestInboxIgnoresPartialAndDirs(t *testing.T) {
 }
 
 func TestInboxWaitsForGrowth(t *testing.T) {
-	h := startInbox(t, nil)
+	// The settle time is long against the writer's pauses, so a loaded
+	// machine descheduling the writer for a while cannot make a pause look
+	// like the end of the file.
+	h := startInboxSettle(t, nil, 3*time.Second)
 	wav := makeWAV(1, 8000, 8, 16000)
 	f, err := os.Create(filepath.Join(h.dir, "slow.wav"))
 	if err != nil {
