@@ -294,3 +294,31 @@ func TestHelloCapability(t *testing.T) {
 		t.Fatalf("status with capability: %v %+v", err, s)
 	}
 }
+
+// FuzzDecodeDesiredTolerant: skipping unknown fields never changes what
+// a document says — whatever the strict decoder accepts, the tolerant one
+// accepts with the same result — and it never accepts what fails Validate.
+func FuzzDecodeDesiredTolerant(f *testing.F) {
+	seed, _ := json.Marshal(testDesired())
+	f.Add(seed)
+	f.Add(bytes.Replace(seed, []byte(`{"v":1,`), []byte(`{"v":3,"x":{"y":[1,2]},`), 1))
+	f.Add([]byte(`{"v":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var strict, loose DesiredState
+		errStrict := decode(b, &strict, true)
+		errLoose := decode(b, &loose, false)
+		if errStrict == nil {
+			if errLoose != nil {
+				t.Fatalf("strict accepts, tolerant refuses: %v", errLoose)
+			}
+			sb, _ := json.Marshal(strict)
+			lb, _ := json.Marshal(loose)
+			if !bytes.Equal(sb, lb) {
+				t.Fatalf("tolerant decoding changed the document:\n%s\n%s", sb, lb)
+			}
+		}
+		if errLoose == nil && loose.Validate() != nil {
+			t.Fatal("tolerant decode accepted an invalid document")
+		}
+	})
+}
