@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -67,7 +68,20 @@ type Options struct {
 	KeepAlive            time.Duration
 	RetryInterval        time.Duration
 	MaxReconnectInterval time.Duration
-	Logger               *slog.Logger
+	// PingTimeout is how long a keepalive PINGREQ may go unanswered before
+	// the connection counts as lost (default KeepAlive/2, at most 10 s): a
+	// stalled or half-open connection is noticed within KeepAlive plus
+	// PingTimeout, never only when TCP gives up.
+	PingTimeout time.Duration
+	// WriteTimeout bounds how long a publish waits for paho to take it
+	// (default 2 s); SocketWriteTimeout bounds each write on the socket
+	// (default 30 s), so a peer that stops reading breaks the connection
+	// instead of blocking it. PublishTimeout is the deadline of a Publish
+	// whose context has none (default 10 s).
+	WriteTimeout       time.Duration
+	SocketWriteTimeout time.Duration
+	PublishTimeout     time.Duration
+	Logger             *slog.Logger
 }
 
 // Link is one device's MQTT connection.
@@ -79,10 +93,56 @@ type Link struct {
 	events chan struct{} // coalesced: "connection state changed"
 
 	mu        sync.Mutex
-	client    mqtt.Client // the current connection's client, nil between connections
-	connected bool        // subscribed and greeted
-	gen       uint64      // incremented on every completed (re)connect
+	sess      *session // the current connection, nil between connections
+	connected bool     // subscribed and greeted
+	gen       uint64   // incremented on every completed (re)connect
 	dropped   uint64
+	// pubs owns the goroutines that hand a message to paho (whose
+	// Publish can block for WriteTimeout on a connection that just died).
+	// Adds happen under mu while sess is set; Run waits after clearing it.
+	pubs sync.WaitGroup
+}
+
+// session is one connection: its paho client, the raw socket under it,
+// and gone, closed the moment the connection is lost or abandoned so that
+// everything waiting on it returns at once.
+type session struct {
+	c    mqtt.Client
+	gone chan struct{}
+	lost chan error // cap 1: paho reported the loss
+
+	mu   sync.Mutex
+	conn net.Conn // the socket, once dialled
+	dead bool
+	once sync.Once
+}
+
+func newSession() *session {
+	return &session{gone: make(chan struct{}), lost: make(chan error, 1)}
+}
+
+// end marks the session gone and closes its socket, which unblocks paho
+// wherever it waits on the network (the CONNACK read included).
+func (s *session) end() {
+	s.once.Do(func() { close(s.gone) })
+	s.mu.Lock()
+	s.dead = true
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// setConn records the socket; one dialled after end is closed at once.
+func (s *session) setConn(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return false
+	}
+	s.conn = c
+	return true
 }
 
 // New prepares a link; Run connects it.
@@ -120,6 +180,21 @@ func New(o Options) (*Link, error) {
 	if o.MaxReconnectInterval <= 0 {
 		o.MaxReconnectInterval = time.Minute
 	}
+	if o.KeepAlive < time.Second {
+		o.KeepAlive = time.Second // MQTT counts keepalive in seconds
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = min(o.KeepAlive/2, 10*time.Second)
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 2 * time.Second
+	}
+	if o.SocketWriteTimeout <= 0 {
+		o.SocketWriteTimeout = 30 * time.Second
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -136,7 +211,10 @@ func New(o Options) (*Link, error) {
 // paho's auto-reconnect: with a clean session nothing carries over anyway,
 // and paho's resume of in-flight publishes after an automatic reconnect
 // can panic (double completion of a token) when a PUBACK races the loss.
-func (l *Link) newClient(lost chan<- error) mqtt.Client {
+//
+// The link dials the socket itself (dial): so that shutdown can close it
+// under a connect in progress, and so that every write has a deadline.
+func (l *Link) newClient(ctx context.Context, s *session) mqtt.Client {
 	co := mqtt.NewClientOptions().
 		AddBroker(l.o.BrokerURL).
 		SetClientID(l.o.Device).
@@ -147,21 +225,78 @@ func (l *Link) newClient(lost chan<- error) mqtt.Client {
 		SetConnectRetry(false).
 		SetConnectTimeout(l.o.ConnectTimeout).
 		SetKeepAlive(l.o.KeepAlive).
+		SetPingTimeout(l.o.PingTimeout).
+		SetWriteTimeout(l.o.WriteTimeout).
 		SetResumeSubs(false).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(l.onMessage).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			return l.dial(ctx, s, u)
+		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			// Fail everything waiting on this connection now, before Run
+			// gets round to replacing it.
+			s.once.Do(func() { close(s.gone) })
 			select {
-			case lost <- err:
+			case s.lost <- err:
 			default:
 			}
 		})
-	co.SetTLSConfig(l.o.TLS) // used only by TLS schemes
 	if l.o.Will != nil {
 		co.SetBinaryWill(protocol.UpTopic(l.o.Device, protocol.TopicStatus), l.o.Will, 1, true)
 	}
 	return mqtt.NewClient(co)
 }
+
+// dial opens the socket for s: TCP within ConnectTimeout and ctx, with a
+// deadline on every write, then TLS for the TLS schemes.
+func (l *Link) dial(ctx context.Context, s *session, u *url.URL) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.o.ConnectTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	var c net.Conn = &deadlineConn{Conn: raw, write: l.o.SocketWriteTimeout}
+	if !s.setConn(c) {
+		c.Close()
+		return nil, ErrNotConnected
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		return c, nil
+	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		tc := tls.Client(c, l.o.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+	c.Close()
+	return nil, fmt.Errorf("broker URL scheme %q: want mqtts, ssl, tls or tcp", u.Scheme)
+}
+
+// deadlineConn gives every write its own deadline. paho sets and clears
+// write deadlines only around publishes (pings and acks have none); here
+// the link owns them, so paho's calls are ignored and read deadlines pass
+// through.
+type deadlineConn struct {
+	net.Conn
+	write time.Duration
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error     { return c.Conn.SetReadDeadline(t) }
+func (c *deadlineConn) SetWriteDeadline(time.Time) error  { return nil }
+func (c *deadlineConn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
 
 func notify(ch chan struct{}) {
 	select {
@@ -220,23 +355,34 @@ func (l *Link) setConnected(up bool) {
 }
 
 // Run connects, reconnects with backoff whenever the connection is lost,
-// and disconnects when ctx ends. It returns nil on a clean shutdown.
+// and disconnects when ctx ends. It returns nil on a clean shutdown, once
+// every goroutine it or Publish started has finished.
 func (l *Link) Run(ctx context.Context) error {
+	defer l.pubs.Wait()
+	defer l.drop(nil)
 	backoff := l.o.RetryInterval
 	for {
-		lost := make(chan error, 1)
-		c := l.newClient(lost)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s := newSession()
+		s.c = l.newClient(ctx, s)
 		l.log.Debug("connecting", "broker", l.o.BrokerURL)
-		tok := c.Connect()
+		tok := s.c.Connect()
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
-			c.Disconnect(0)
+			// Closing the socket fails the CONNACK read at once; wait for
+			// paho to see it, so nothing of this attempt outlives Run.
+			s.end()
+			tok.WaitTimeout(l.o.ConnectTimeout)
+			s.c.Disconnect(0)
 			return nil
 		}
 		if err := tok.Error(); err != nil {
 			l.logConnectError(err, backoff)
-			c.Disconnect(0)
+			s.end()
+			s.c.Disconnect(0)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -247,19 +393,26 @@ func (l *Link) Run(ctx context.Context) error {
 		}
 		backoff = l.o.RetryInterval
 		l.mu.Lock()
-		l.client = c
+		l.sess = s
 		l.mu.Unlock()
-		l.onConnected(ctx, c)
+		l.onConnected(ctx, s)
 		select {
 		case <-ctx.Done():
-			l.drop()
-			c.Disconnect(250)
+			l.drop(s)
+			// A short quiesce for the DISCONNECT (so the broker does not
+			// publish the will); a dead socket cannot hold it up longer.
+			s.c.Disconnect(250)
+			s.end()
 			return nil
-		case err := <-lost:
+		case err := <-s.lost:
 			l.log.Warn("connection lost", "err", err)
-			l.drop()
-			c.Disconnect(0)
+		case <-s.gone:
+			// onConnected gave up on the connection (subscribe failed).
+			l.log.Warn("connection abandoned")
 		}
+		l.drop(s)
+		s.end()
+		s.c.Disconnect(0)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -291,37 +444,49 @@ func (l *Link) logConnectError(err error, retry time.Duration) {
 	}
 }
 
-func (l *Link) drop() {
+// drop forgets s (any session when s is nil) and reports the link down.
+func (l *Link) drop(s *session) {
 	l.mu.Lock()
-	l.client = nil
+	if s == nil || l.sess == s {
+		if l.sess != nil {
+			l.sess.once.Do(func() { close(l.sess.gone) })
+		}
+		l.sess = nil
+	}
 	l.mu.Unlock()
 	l.setConnected(false)
 }
 
-func (l *Link) onConnected(ctx context.Context, c mqtt.Client) {
+func (l *Link) onConnected(ctx context.Context, s *session) {
 	filter := protocol.DownFilter(l.o.Device)
-	if err := wait(ctx, c.Subscribe(filter, 1, nil), l.o.ConnectTimeout); err != nil {
+	if err := wait(ctx, s, s.c.Subscribe(filter, 1, nil), l.o.ConnectTimeout); err != nil {
 		l.log.Error("subscribe failed", "filter", filter, "err", err)
+		s.once.Do(func() { close(s.gone) }) // Run reconnects
 		return
 	}
 	if l.o.Greet != nil {
 		g := l.o.Greet()
 		if g.Hello != nil {
-			if err := wait(ctx, c.Publish(protocol.UpTopic(l.o.Device, protocol.TopicHello), 1, false, g.Hello), l.o.ConnectTimeout); err != nil {
+			if err := wait(ctx, s, s.c.Publish(protocol.UpTopic(l.o.Device, protocol.TopicHello), 1, false, g.Hello), l.o.ConnectTimeout); err != nil {
 				l.log.Warn("hello not sent", "err", err)
 			}
 		}
 		if g.Status != nil {
-			if err := wait(ctx, c.Publish(protocol.UpTopic(l.o.Device, protocol.TopicStatus), 1, true, g.Status), l.o.ConnectTimeout); err != nil {
+			if err := wait(ctx, s, s.c.Publish(protocol.UpTopic(l.o.Device, protocol.TopicStatus), 1, true, g.Status), l.o.ConnectTimeout); err != nil {
 				l.log.Warn("status not sent", "err", err)
 			}
 		}
+	}
+	select {
+	case <-s.gone:
+		return // lost while greeting: Run reconnects
+	default:
 	}
 	l.log.Info("connected", "broker", l.o.BrokerURL, "subscribed", filter)
 	l.setConnected(true)
 }
 
-func wait(ctx context.Context, t mqtt.Token, timeout time.Duration) error {
+func wait(ctx context.Context, s *session, t mqtt.Token, timeout time.Duration) error {
 	tm := time.NewTimer(timeout)
 	defer tm.Stop()
 	select {
@@ -329,22 +494,49 @@ func wait(ctx context.Context, t mqtt.Token, timeout time.Duration) error {
 		return t.Error()
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.gone:
+		return ErrNotConnected
 	case <-tm.C:
 		return errors.New("timed out waiting for the broker")
 	}
 }
 
 // Publish sends payload on topic with QoS 1 and waits for the broker's
-// acknowledgement or ctx. An acknowledgement is not proof the controller
-// stored anything.
+// acknowledgement, ctx (PublishTimeout when ctx has no deadline) or the
+// loss of the connection it was sent on, whichever comes first: it returns
+// ErrNotConnected at once when that connection is gone or replaced. An
+// acknowledgement is not proof the controller stored anything.
 func (l *Link) Publish(ctx context.Context, topic string, payload []byte, retain bool) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.o.PublishTimeout)
+		defer cancel()
+	}
 	l.mu.Lock()
-	c := l.client
-	l.mu.Unlock()
-	if c == nil || !c.IsConnectionOpen() {
+	s := l.sess
+	if s == nil {
+		l.mu.Unlock()
 		return ErrNotConnected
 	}
-	t := c.Publish(topic, 1, retain, payload)
+	select {
+	case <-s.gone:
+		l.mu.Unlock()
+		return ErrNotConnected
+	default:
+	}
+	// paho's Publish blocks (up to WriteTimeout) until its writer takes
+	// the message, and not at all on ctx: hand over from a goroutine.
+	queued := make(chan mqtt.Token, 1)
+	l.pubs.Go(func() { queued <- s.c.Publish(topic, 1, retain, payload) })
+	l.mu.Unlock()
+	var t mqtt.Token
+	select {
+	case t = <-queued:
+	case <-ctx.Done():
+		return fmt.Errorf("publish %s: %w", topic, ctx.Err())
+	case <-s.gone:
+		return fmt.Errorf("publish %s: %w", topic, ErrNotConnected)
+	}
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {
@@ -353,5 +545,7 @@ func (l *Link) Publish(ctx context.Context, topic string, payload []byte, retain
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("publish %s: %w", topic, ctx.Err())
+	case <-s.gone:
+		return fmt.Errorf("publish %s: %w", topic, ErrNotConnected)
 	}
 }

@@ -197,3 +197,92 @@ func TestWill(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStalledConnection: the path to the broker wedges (the proxy keeps
+// the socket open and forwards nothing). A publish returns at its
+// deadline, keepalive notices the stall within KeepAlive+PingTimeout, a
+// publish waiting on the dead connection fails the moment it is lost,
+// and Run stops at once.
+func TestStalledConnection(t *testing.T) {
+	b := linktest.New(t)
+	px := linktest.NewStallProxy(t, strings.TrimPrefix(b.URL, "tcp://"), false)
+	l, err := New(Options{BrokerURL: "tcp://" + px.Addr, Device: dev, Password: "pw",
+		KeepAlive: time.Second, PingTimeout: 500 * time.Millisecond, RetryInterval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	waitState(t, l, true, 1)
+	px.Stall()
+
+	// A publish with a deadline returns at it.
+	pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	start := time.Now()
+	err = l.Publish(pctx, protocol.UpTopic(dev, protocol.TopicProofs), []byte("p"), false)
+	pcancel()
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Fatalf("publish on a stalled link: %v after %s", err, time.Since(start))
+	}
+
+	// One waiting without a deadline of its own is released by the loss.
+	waiting := make(chan error, 1)
+	go func() {
+		waiting <- l.Publish(context.Background(), protocol.UpTopic(dev, protocol.TopicProofs), []byte("q"), false)
+	}()
+	stalled := time.Now()
+	waitState(t, l, false, 1)
+	if d := time.Since(stalled); d > 3*time.Second {
+		t.Fatalf("stall noticed after %s, want within KeepAlive+PingTimeout", d)
+	}
+	select {
+	case err := <-waiting:
+		if err == nil {
+			t.Fatal("publish on the lost connection succeeded")
+		}
+	case <-time.After(time.Second):
+		t.Fatal("publish on the lost connection still waiting")
+	}
+	if err := l.Publish(ctx, "x", nil, false); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("publish while down: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+}
+
+// TestRunStopsDuringStalledConnect: the broker's address accepts and
+// never answers, so the CONNECT hangs; Run still returns at once when
+// asked, leaving nothing behind.
+func TestRunStopsDuringStalledConnect(t *testing.T) {
+	px := linktest.NewStallProxy(t, "127.0.0.1:1", true)
+	l, err := New(Options{BrokerURL: "tcp://" + px.Addr, Device: dev, Password: "pw", ConnectTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	recv(t, px.Accepted) // the CONNECT is on its way, and will never be answered
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not stop during a stalled connect")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Run took %s to stop", d)
+	}
+}
