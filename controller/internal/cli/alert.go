@@ -49,7 +49,7 @@ func cmdAlertPush(ctx context.Context, args []string, env Env) error {
 	a := res.Alert
 	fmt.Fprintf(env.Stdout, "alert %s pushed to %d device(s) under %s (%s)\n", a.ID, res.Recipients, strings.Join(a.Targets, ", "), c.how)
 	if res.Reach != nil {
-		fmt.Fprintf(env.Stdout, "per output: %s\n", res.Reach)
+		fmt.Fprintf(env.Stdout, "per output: %s (%s)\n", res.Reach, perTarget(*res.Reach))
 	}
 	fmt.Fprintf(env.Stdout, "outputs %s; expires %s\n", strings.Join(a.Outputs, ","), time.Unix(a.ExpiresAt, 0).Format(time.DateTime))
 	fmt.Fprintf(env.Stdout, "track it: guardcast-controller alert status %s\n", a.ID)

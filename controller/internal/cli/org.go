@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -336,7 +337,7 @@ func cmdCampaignCreate(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stdout, "campaign %s: %s on %s for %s (%s, priority %d)\n", camp.Name, strings.Join(camp.Playlists, ", "), camp.Output,
 		strings.Join(v.Targets, " "), v.Rules(), camp.Priority)
 	if res.Reach != nil {
-		fmt.Fprintf(env.Stdout, "reaches %d device(s) with output %s\n", res.Reach.ByOutput[camp.Output], camp.Output)
+		fmt.Fprintf(env.Stdout, "reaches %d device(s) with output %s (%s)\n", res.Reach.ByOutput[camp.Output], camp.Output, perTarget(*res.Reach))
 	}
 	printPending(env, res)
 	return nil
@@ -517,4 +518,18 @@ func cmdVersionsLaggards(ctx context.Context, args []string, env Env) error {
 	tw.Flush()
 	fmt.Fprintf(env.Stdout, "%d device(s) behind\n", len(ls))
 	return nil
+}
+
+// perTarget is "node:town led 3; tag:atm led 1".
+func perTarget(r office.Reach) string {
+	var ts []string
+	for t := range r.PerTarget {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	var out []string
+	for _, t := range ts {
+		out = append(out, t+" "+office.Reach{ByOutput: r.PerTarget[t]}.String())
+	}
+	return strings.Join(out, "; ")
 }
