@@ -19,7 +19,9 @@ package protocol
 //	2: Hello and Status carry "capability". Agents ignore fields they do
 //	   not know in a correctly signed desired state and accept any "v" ≥ 1
 //	   there; a document's "v" is the capability it was encoded for.
-//	   Nothing was added to the document itself.
+//	   Playlists, schedule entries and alerts may carry "by" (who authored
+//	   and who approved them), which agents ignore and capability 1 never
+//	   sees.
 const CapabilityVersion = 2
 
 // DocCapability is the capability a document for a device reporting c is
@@ -43,8 +45,40 @@ func DocCapability(c int) int {
 func (d *DesiredState) ForCapability(c int) *DesiredState {
 	out := *d
 	out.V = DocCapability(c)
-	// Capability 2 added nothing to the document. When capability k adds
-	// field F, clear it here for out.V < k and register it in
-	// desiredFieldsSince (capability_test.go checks both).
+	// When capability k adds field F, clear it here for out.V < k and
+	// register it in desiredFieldsSince (capability_test.go checks both).
+	if out.V < 2 {
+		out.Schedule, out.Alerts = withoutProvenance(out.Schedule, out.Alerts)
+		if out.Playlists != nil {
+			out.Playlists = append([]Playlist(nil), out.Playlists...)
+			for i := range out.Playlists {
+				out.Playlists[i].By = nil
+			}
+		}
+	}
 	return &out
+}
+
+// withoutProvenance returns copies of s and as without "by", sharing
+// everything else (d itself is never changed).
+func withoutProvenance(s *Schedule, as []Alert) (*Schedule, []Alert) {
+	if s != nil {
+		cs := *s
+		cs.Outputs = make([]OutputPlan, len(s.Outputs))
+		for i, o := range s.Outputs {
+			o.Entries = append([]Entry(nil), o.Entries...)
+			for j := range o.Entries {
+				o.Entries[j].By = nil
+			}
+			cs.Outputs[i] = o
+		}
+		s = &cs
+	}
+	if as != nil {
+		as = append([]Alert(nil), as...)
+		for i := range as {
+			as[i].By = nil
+		}
+	}
+	return s, as
 }

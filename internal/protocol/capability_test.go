@@ -18,8 +18,21 @@ import (
 // desiredFieldsSince names every desired-state field (JSON path, as in
 // testdata/desired-fields-capability1.txt) added after capability 1, with
 // the capability that added it. ForCapability must leave each out of
-// documents for lower capabilities. Capability 2 added none.
-var desiredFieldsSince = map[string]int{}
+// documents for lower capabilities.
+var desiredFieldsSince = map[string]int{
+	"playlists.by":                         2,
+	"playlists.by.author":                  2,
+	"playlists.by.approver":                2,
+	"playlists.by.change":                  2,
+	"schedule.outputs.entries.by":          2,
+	"schedule.outputs.entries.by.author":   2,
+	"schedule.outputs.entries.by.approver": 2,
+	"schedule.outputs.entries.by.change":   2,
+	"alerts.by":                            2,
+	"alerts.by.author":                     2,
+	"alerts.by.approver":                   2,
+	"alerts.by.change":                     2,
+}
 
 // jsonPaths lists the JSON field paths of type t ("schedule.outputs.tz"),
 // descending into structs, pointers and slices; embedded structs are

@@ -62,6 +62,8 @@ type Playlist struct {
 	Name   string `json:"name"`
 	Output string `json:"output"`
 	Items  []Item `json:"items"`
+	// By is who authored and approved it (capability 2; agents ignore it).
+	By *Provenance `json:"by,omitempty"`
 }
 
 // Item is one piece of media and how long it holds the output.

@@ -55,6 +55,18 @@ type Entry struct {
 	// of time: it plays once per trigger event and never otherwise.
 	Trigger string      `json:"trigger,omitempty"`
 	Items   []EntryItem `json:"items"`
+	// By says who authored the entry and who approved it (capability 2;
+	// agents ignore it): a proof names the document version and entry it
+	// played, which leads an auditor to these names.
+	By *Provenance `json:"by,omitempty"`
+}
+
+// Provenance is who authored something a device plays and who approved
+// it, with the office's change number.
+type Provenance struct {
+	Author   string `json:"author"`
+	Approver string `json:"approver,omitempty"`
+	Change   int64  `json:"change,omitempty"`
 }
 
 // EntryItem is an item with its own validity dates (local, YYYY-MM-DD).
@@ -240,6 +252,9 @@ type Alert struct {
 	RepeatEveryMS int64 `json:"repeat_every_ms,omitempty"`
 	// HoldMS is how long a text-only alert holds a screen.
 	HoldMS int64 `json:"hold_ms,omitempty"`
+	// By is who issued the alert (and who approved it, with two-person
+	// alerts); capability 2, agents ignore it.
+	By *Provenance `json:"by,omitempty"`
 }
 
 // Validate checks an alert's shape.

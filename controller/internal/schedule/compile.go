@@ -88,6 +88,9 @@ type world struct {
 	// outputs is what each device has (output → profile): content for an
 	// output a device lacks never reaches its document.
 	outputs map[string]map[string]string
+	// prov is who authored and approved what (kind → ref), which the
+	// documents carry.
+	prov map[string]map[string]store.Provenance
 
 	// Devices on one site with the same tags and assignments share their
 	// schedule; these memoise the compiled parts and their JSON.
@@ -143,6 +146,9 @@ func (c *Compiler) loadWorld(ctx context.Context) (*world, error) {
 	if w.outputs, err = c.st.AllDeviceOutputs(ctx); err != nil {
 		return nil, err
 	}
+	if w.prov, err = c.st.AllProvenance(ctx); err != nil {
+		return nil, err
+	}
 	cs, err := c.st.Campaigns(ctx, false)
 	if err != nil {
 		return nil, err
@@ -173,6 +179,16 @@ func (c *Compiler) loadWorld(ctx context.Context) (*world, error) {
 	return w, nil
 }
 
+// provenance is who authored and approved kind/ref, for a document; nil
+// when nobody is on record (made before approvals existed).
+func (w *world) provenance(kind, ref string) *protocol.Provenance {
+	p, ok := w.prov[kind][ref]
+	if !ok {
+		return nil
+	}
+	return &protocol.Provenance{Author: p.Author, Approver: p.Approver, Change: p.Change}
+}
+
 func entryItems(rows []store.PlaylistItemRow) []protocol.EntryItem {
 	out := make([]protocol.EntryItem, 0, len(rows))
 	for _, r := range rows {
@@ -201,7 +217,7 @@ func (w *world) newCampaign(sc store.Campaign) *campaign {
 		c.entries = append(c.entries, protocol.Entry{
 			ID: sc.Name + "/" + p, Campaign: sc.Name, Priority: sc.Priority, From: sc.From, Until: sc.Until,
 			Dayparts: sc.Dayparts, MinEveryMS: sc.MinEveryMS, MinShare: sc.MinShare, Trigger: sc.Trigger,
-			Items: entryItems(rows),
+			Items: entryItems(rows), By: w.provenance("campaign", sc.Name),
 		})
 	}
 	return c
@@ -282,7 +298,7 @@ func (w *world) compile(device, node, mediaURL string, now time.Time) *content {
 			if len(rows) == 0 {
 				continue
 			}
-			p := protocol.Playlist{Name: a.Playlist, Output: a.Output}
+			p := protocol.Playlist{Name: a.Playlist, Output: a.Output, By: w.provenance("playlist", a.Playlist)}
 			for _, r := range rows {
 				p.Items = append(p.Items, r.Item)
 			}
@@ -310,6 +326,13 @@ func (w *world) compile(device, node, mediaURL string, now time.Time) *content {
 				tz = DefaultTZ
 			}
 			s := buildSchedule(tz, w.tree.Quiet(node), lists.playlists, w.items, matched)
+			for i := 0; s != nil && i < len(s.Outputs); i++ {
+				for j, e := range s.Outputs[i].Entries {
+					if e.Campaign == AssignedCampaign {
+						s.Outputs[i].Entries[j].By = w.provenance("playlist", strings.TrimPrefix(e.ID, AssignedCampaign+"/"))
+					}
+				}
+			}
 			if s == nil {
 				return &part{json: []byte("null")}
 			}
@@ -354,6 +377,7 @@ func (w *world) compile(device, node, mediaURL string, now time.Time) *content {
 		for _, x := range active {
 			pa := x.a.Alert
 			pa.Outputs = x.outputs
+			pa.By = w.provenance("alert", pa.ID)
 			as = append(as, pa)
 		}
 		return &part{alerts: as, json: mustJSON(as)}

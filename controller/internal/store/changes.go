@@ -122,14 +122,17 @@ type Provenance struct {
 }
 
 // SetProvenance records (or replaces) who authored and approved kind/ref.
+// It bumps the revision: signed documents carry these names.
 func (s *Store) SetProvenance(ctx context.Context, p Provenance) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO provenance(kind, ref, change, author, approver, at_ms) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT(kind, ref) DO UPDATE SET change = excluded.change, author = excluded.author, approver = excluded.approver, at_ms = excluded.at_ms`,
-		p.Kind, p.Ref, p.Change, p.Author, p.Approver, p.AtMS)
-	if err != nil {
-		return fmt.Errorf("provenance %s %s: %w", p.Kind, p.Ref, err)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO provenance(kind, ref, change, author, approver, at_ms) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT(kind, ref) DO UPDATE SET change = excluded.change, author = excluded.author, approver = excluded.approver, at_ms = excluded.at_ms`,
+			p.Kind, p.Ref, p.Change, p.Author, p.Approver, p.AtMS)
+		if err != nil {
+			return fmt.Errorf("provenance %s %s: %w", p.Kind, p.Ref, err)
+		}
+		return bump(ctx, tx)
+	})
 }
 
 // AllProvenance returns every record, keyed by kind then ref.

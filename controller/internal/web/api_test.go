@@ -434,6 +434,29 @@ func TestPendingChangeReachesNoDeviceUntilApproved(t *testing.T) {
 	if !played() {
 		t.Fatal("approved playlist not in the device's document")
 	}
+	// The signed document names who authored and who approved the entry;
+	// a capability-1 agent, which decodes strictly, is not sent the names.
+	d, err := o.comp.Desired(ctx, "bank-1-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(d); strings.Contains(string(b), `"by"`) {
+		t.Fatalf("capability-1 document carries provenance: %s", b)
+	}
+	if _, err := o.st.SetCapability(ctx, "bank-1-door", protocol.CapabilityVersion); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = o.comp.Desired(ctx, "bank-1-door"); err != nil {
+		t.Fatal(err)
+	}
+	var by *protocol.Provenance
+	for _, p := range d.Playlists {
+		by = p.By
+	}
+	if by == nil || by.Author != "editor-approver" || by.Approver != "approver" || by.Change != pl.Change.ID {
+		t.Fatalf("playlist provenance %+v in %+v", by, d.Playlists)
+	}
+
 	// Approving twice is a conflict, not a second application.
 	if code, _ := o.do("POST", "/api/changes/"+itoa(as.Change.ID)+"/approve", o.tokens["approver"], nil, nil); code != 409 {
 		t.Fatalf("second approval: %d, want 409", code)
