@@ -225,12 +225,7 @@ func cmdAlertCancel(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "alert cancel")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.call(ctx, "alert.cancel", office.AlertRef{ID: id}, nil); err != nil {
+	if err := callOffice(ctx, env, *data, "alert cancel", "alert.cancel", office.AlertRef{ID: id}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "alert %s cancelled; the next documents drop it\n", id)

@@ -558,13 +558,8 @@ func cmdDeviceReset(ctx context.Context, args []string, env Env) error {
 	if *id == "" {
 		return usagef("--id is required")
 	}
-	c, err := connect(ctx, env, *data, "device reset-enrollment")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.EnrollSecret
-	if err := c.call(ctx, "device.reset_enrollment", office.DeviceRef{ID: *id}, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "device reset-enrollment", "device.reset_enrollment", office.DeviceRef{ID: *id}, &res); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: pinned key cleared; its play log is kept. Put this in the agent config as \"enroll_secret\":\n%s\n", *id, res.EnrollSecret)
@@ -580,13 +575,8 @@ func cmdControllerAdd(ctx context.Context, args []string, env Env) error {
 	if *id == "" {
 		return usagef("--id is required")
 	}
-	c, err := connect(ctx, env, *data, "controller add")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.BrokerCredential
-	if err := c.call(ctx, "controller.add", office.DeviceRef{ID: *id}, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "controller add", "controller.add", office.DeviceRef{ID: *id}, &res); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, res.Password)

@@ -264,3 +264,13 @@ func (c *officeConn) post(ctx context.Context, path, ctype string, body io.Reade
 // refusal of what was asked (2 is kept for a command line that does not
 // parse).
 func officeError(err error) error { return err }
+
+// callOffice performs one operation for command cmd: connect, call, close.
+func callOffice(ctx context.Context, env Env, dir, cmd, op string, req, resp any) error {
+	c, err := connect(ctx, env, dir, cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.call(ctx, op, req, resp)
+}

@@ -181,13 +181,8 @@ func cmdPlaylistAssign(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 || len(devices) == 0 {
 		return usagef("want: playlist assign NAME --device ID")
 	}
-	c, err := connect(ctx, env, *data, "playlist assign")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.ChangeResult
-	if err := c.call(ctx, "playlist.assign", office.AssignRequest{Playlist: pos[0], Devices: devices}, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "playlist assign", "playlist.assign", office.AssignRequest{Playlist: pos[0], Devices: devices}, &res); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "playlist %s for %s\n", pos[0], strings.Join(devices, ", "))

@@ -82,13 +82,8 @@ func cmdPersonEdit(ctx context.Context, args []string, env Env) error {
 	if flagSet(fs, "role") {
 		q.Role = role
 	}
-	c, err := connect(ctx, env, *data, "org person edit")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.OK
-	if err := c.call(ctx, "person.edit", q, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "org person edit", "person.edit", q, &res); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, res.Message)
@@ -105,13 +100,8 @@ func cmdPlaylistUnassign(ctx context.Context, args []string, env Env) error {
 	if *device == "" || *output == "" {
 		return usagef("--device and --output are required")
 	}
-	c, err := connect(ctx, env, *data, "playlist unassign")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.OK
-	if err := c.call(ctx, "playlist.unassign", office.UnassignRequest{Device: *device, Output: *output}, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "playlist unassign", "playlist.unassign", office.UnassignRequest{Device: *device, Output: *output}, &res); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, res.Message)

@@ -141,12 +141,7 @@ func cmdOrgEdit(ctx context.Context, args []string, env Env) error {
 	if _, err := p.Edit(); err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "org edit")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.call(ctx, "org.edit", p, nil); err != nil {
+	if err := callOffice(ctx, env, *data, "org edit", "org.edit", p, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "node %s changed; a running controller republishes the affected devices' documents within a second\n", *id)
@@ -166,12 +161,7 @@ func cmdOrgPersonAdd(ctx context.Context, args []string, env Env) error {
 	if p.Node == "" || p.Role == "" || p.Name == "" || p.Phone == "" {
 		return usagef("--node, --role, --name and --phone are required")
 	}
-	c, err := connect(ctx, env, *data, "org person add")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.call(ctx, "person.add", p, nil); err != nil {
+	if err := callOffice(ctx, env, *data, "org person add", "person.add", p, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s (%s, %s) is responsible for %s\n", p.Name, p.Role, p.Phone, p.Node)
@@ -258,12 +248,7 @@ func cmdDeviceMove(ctx context.Context, args []string, env Env) error {
 	if *id == "" || *to == "" {
 		return usagef("--id and --to are required")
 	}
-	c, err := connect(ctx, env, *data, "device move")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.call(ctx, "device.move", office.DeviceMove{ID: *id, To: *to}, nil); err != nil {
+	if err := callOffice(ctx, env, *data, "device move", "device.move", office.DeviceMove{ID: *id, To: *to}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s now belongs to site %s\n", *id, *to)
@@ -282,13 +267,8 @@ func cmdDeviceTag(ctx context.Context, args []string, env Env) error {
 	if *id == "" || len(add)+len(remove) == 0 {
 		return usagef("--id and at least one --add or --remove are required")
 	}
-	c, err := connect(ctx, env, *data, "device tag")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.DeviceTags
-	if err := c.call(ctx, "device.tag", office.DeviceTag{ID: *id, Add: add, Remove: remove}, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "device tag", "device.tag", office.DeviceTag{ID: *id, Add: add, Remove: remove}, &res); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s tags: %s\n", *id, dash(strings.Join(res.Tags, ",")))
@@ -324,13 +304,8 @@ func cmdCampaignCreate(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "campaign create")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.ChangeResult
-	if err := c.call(ctx, "campaign.create", q, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "campaign create", "campaign.create", q, &res); err != nil {
 		return err
 	}
 	v := schedule.ViewCampaign(camp)
@@ -389,12 +364,7 @@ func cmdCampaignEnd(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one campaign NAME")
 	}
-	c, err := connect(ctx, env, *data, "campaign end")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.call(ctx, "campaign.end", office.NameRef{Name: pos[0]}, nil); err != nil {
+	if err := callOffice(ctx, env, *data, "campaign end", "campaign.end", office.NameRef{Name: pos[0]}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "campaign %s ended; the next documents drop it\n", pos[0])

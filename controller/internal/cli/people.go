@@ -56,13 +56,8 @@ func cmdUserAdd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "user add")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var u auth.User
-	if err := c.call(ctx, "user.add", office.UserRequest{Name: pos[0], Roles: roles, Node: *node, Display: *display, Lang: *lang, Password: pw}, &u); err != nil {
+	if err := callOffice(ctx, env, *data, "user add", "user.add", office.UserRequest{Name: pos[0], Roles: roles, Node: *node, Display: *display, Lang: *lang, Password: pw}, &u); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "user %s added with roles %s\n", u.Name, joinRoles(u.Roles))
@@ -83,13 +78,8 @@ func cmdUserList(ctx context.Context, args []string, env Env) error {
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "user list")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var us []auth.User
-	if err := c.call(ctx, "user.list", office.Empty{}, &us); err != nil {
+	if err := callOffice(ctx, env, *data, "user list", "user.list", office.Empty{}, &us); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -135,13 +125,8 @@ func cmdUserEdit(ctx context.Context, args []string, env Env) error {
 	if flagSet(fs, "lang") {
 		q.Lang = lang
 	}
-	c, err := connect(ctx, env, *data, "user edit")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var u auth.User
-	if err := c.call(ctx, "user.edit", q, &u); err != nil {
+	if err := callOffice(ctx, env, *data, "user edit", "user.edit", q, &u); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "user %s: roles %s, node %s\n", u.Name, joinRoles(u.Roles), dash(u.Node))
@@ -188,13 +173,8 @@ func cmdUserPassword(ctx context.Context, args []string, env Env) error {
 	if q.Password, err = readPassword(env, "new password: "); err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "user password")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.OK
-	if err := c.call(ctx, "user.password", q, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "user password", "user.password", q, &res); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, res.Message)
@@ -211,13 +191,8 @@ func cmdTokenAdd(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 || *label == "" {
 		return usagef("want: user token add NAME --label LABEL")
 	}
-	c, err := connect(ctx, env, *data, "user token add")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var t office.Token
-	if err := c.call(ctx, "token.add", office.TokenRequest{User: pos[0], Label: *label}, &t); err != nil {
+	if err := callOffice(ctx, env, *data, "user token add", "token.add", office.TokenRequest{User: pos[0], Label: *label}, &t); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, t.Token)
@@ -235,13 +210,8 @@ func cmdTokenRevoke(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 || *label == "" {
 		return usagef("want: user token revoke NAME --label LABEL")
 	}
-	c, err := connect(ctx, env, *data, "user token revoke")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var res office.OK
-	if err := c.call(ctx, "token.revoke", office.TokenRequest{User: pos[0], Label: *label}, &res); err != nil {
+	if err := callOffice(ctx, env, *data, "user token revoke", "token.revoke", office.TokenRequest{User: pos[0], Label: *label}, &res); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, res.Message)
@@ -257,13 +227,8 @@ func cmdTokenList(ctx context.Context, args []string, env Env) error {
 	if len(pos) != 1 {
 		return usagef("want: user token list NAME")
 	}
-	c, err := connect(ctx, env, *data, "user token list")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var ts []auth.TokenInfo
-	if err := c.call(ctx, "token.list", office.UserRef{Name: pos[0]}, &ts); err != nil {
+	if err := callOffice(ctx, env, *data, "user token list", "token.list", office.UserRef{Name: pos[0]}, &ts); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -285,13 +250,8 @@ func cmdChangeList(ctx context.Context, args []string, env Env) error {
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "change list")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var chs []office.ChangeView
-	if err := c.call(ctx, "change.list", office.ChangeQuery{All: *all}, &chs); err != nil {
+	if err := callOffice(ctx, env, *data, "change list", "change.list", office.ChangeQuery{All: *all}, &chs); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -327,13 +287,8 @@ func cmdChangeShow(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "change show")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var ch office.ChangeView
-	if err := c.call(ctx, "change.show", office.ChangeRef{ID: id}, &ch); err != nil {
+	if err := callOffice(ctx, env, *data, "change show", "change.show", office.ChangeRef{ID: id}, &ch); err != nil {
 		return err
 	}
 	return printJSON(env, ch)
@@ -407,13 +362,8 @@ func cmdChangeReject(ctx context.Context, args []string, env Env) error {
 	if *reason == "" {
 		return usagef("--reason is required: say what the author should fix")
 	}
-	c, err := connect(ctx, env, *data, "change reject")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	var ch office.ChangeView
-	if err := c.call(ctx, "change.reject", office.ChangeRef{ID: id, Reason: *reason}, &ch); err != nil {
+	if err := callOffice(ctx, env, *data, "change reject", "change.reject", office.ChangeRef{ID: id, Reason: *reason}, &ch); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "change %d rejected: %s\n", ch.ID, ch.Note)
@@ -430,12 +380,7 @@ func cmdChangeWithdraw(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(ctx, env, *data, "change withdraw")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.call(ctx, "change.withdraw", office.ChangeRef{ID: id}, nil); err != nil {
+	if err := callOffice(ctx, env, *data, "change withdraw", "change.withdraw", office.ChangeRef{ID: id}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "change %d withdrawn\n", id)
@@ -477,16 +422,11 @@ func cmdAdminlogVerify(ctx context.Context, args []string, env Env) error {
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	st, err := openExistingStore(ctx, *data)
+	lg, done, err := openAdminLog(ctx, *data)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	key, err := existingLogKey(*data)
-	if err != nil {
-		return err
-	}
-	lg := adminlog.New(st, key, clock.Real{})
+	defer done()
 	entries, problems, err := lg.Verify(ctx)
 	if err != nil {
 		return err
@@ -507,22 +447,17 @@ func cmdAdminlogVerify(ctx context.Context, args []string, env Env) error {
 }
 
 // cmdAdminlogExport writes the admin log as JSON lines, with the public
-// key to check it by on the first line's "key" field.
+// key to check it by on the first line's "public_key" field.
 func cmdAdminlogExport(ctx context.Context, args []string, env Env) error {
 	fs, data := newFlags("adminlog export", env)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	st, err := openExistingStore(ctx, *data)
+	lg, done, err := openAdminLog(ctx, *data)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	key, err := existingLogKey(*data)
-	if err != nil {
-		return err
-	}
-	lg := adminlog.New(st, key, clock.Real{})
+	defer done()
 	es, err := lg.Entries(ctx, adminlog.Filter{})
 	if err != nil {
 		return err
@@ -537,6 +472,20 @@ func cmdAdminlogExport(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	return nil
+}
+
+// openAdminLog opens an existing data directory's admin log to read.
+func openAdminLog(ctx context.Context, dir string) (*adminlog.Log, func(), error) {
+	st, err := openExistingStore(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := existingLogKey(dir)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return adminlog.New(st, key, clock.Real{}), func() { st.Close() }, nil
 }
 
 // existingLogKey loads the admin log's key, refusing to make one: a new

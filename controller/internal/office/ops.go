@@ -829,9 +829,7 @@ func opAlertLaggards(c *Core, ctx context.Context, a Actor, q AlertRef) ([]alert
 	ls := alert.Laggards(st, tree)
 	if !a.HasAny(phoneReaders) {
 		for i := range ls {
-			for j := range ls[i].People {
-				ls[i].People[j].Phone = ""
-			}
+			blankPhones(ls[i].People)
 		}
 	}
 	return ls, q.ID, nil
@@ -848,6 +846,13 @@ func opAlertCancel(c *Core, ctx context.Context, a Actor, q AlertRef) (OK, strin
 	return ok("alert %s cancelled; the next documents drop it", q.ID), q.ID, nil
 }
 
+// blankPhones hides phone numbers from a role that does not need them.
+func blankPhones(ps []org.Person) {
+	for i := range ps {
+		ps[i].Phone = ""
+	}
+}
+
 // ---- supervision and audit ----
 
 func opVersions(c *Core, ctx context.Context, a Actor, _ Empty) ([]report.VersionState, string, error) {
@@ -860,9 +865,7 @@ func opVersionLaggards(c *Core, ctx context.Context, a Actor, _ Empty) ([]report
 	ls, err := c.b.VersionLaggards(ctx)
 	if err == nil && !a.HasAny(phoneReaders) {
 		for i := range ls {
-			for j := range ls[i].People {
-				ls[i].People[j].Phone = ""
-			}
+			blankPhones(ls[i].People)
 		}
 	}
 	return ls, "", err
