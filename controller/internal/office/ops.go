@@ -124,7 +124,30 @@ func invalidf(format string, args ...any) error { return store.Invalid(fmt.Error
 
 func opOrgTree(c *Core, ctx context.Context, a Actor, _ Empty) (*OrgView, string, error) {
 	v, err := OrgTree(ctx, c.b, a.HasAny(phoneReaders))
-	return v, "", err
+	if err != nil {
+		return nil, "", err
+	}
+	// A unit's responsible person with no wider role sees their own part
+	// of the tree only.
+	if a.Node != "" && !a.HasAny(append([]auth.Role{auth.RoleEditor, auth.RoleAuditor}, watchers...)) {
+		var own *NodeView
+		var find func(ns []*NodeView)
+		find = func(ns []*NodeView) {
+			for _, n := range ns {
+				if n.ID == a.Node {
+					own = n
+					return
+				}
+				find(n.Children)
+			}
+		}
+		find(v.Roots)
+		v = &OrgView{Roots: []*NodeView{}, Unplaced: []DeviceBrief{}}
+		if own != nil {
+			v.Roots = append(v.Roots, own)
+		}
+	}
+	return v, "", nil
 }
 
 // NodeRequest adds a node; Quiet takes the CLI's "daily,22:00-07:00"

@@ -240,6 +240,14 @@ func TestPhonesNeedARole(t *testing.T) {
 	if !strings.Contains(string(b), "138 0000 0001") {
 		t.Fatalf("supervisor's org tree has no phone: %s", b)
 	}
+	// A responsible person sees their own node (town here) and nothing else.
+	if code, _ := o.do("POST", "/api/org/nodes", o.tokens["admin"], map[string]any{"id": "other", "kind": "town", "name": "邻镇", "tz": "Asia/Shanghai"}, nil); code != 201 {
+		t.Fatal("add other town")
+	}
+	_, b = o.do("GET", "/api/org", o.tokens["responsible"], nil, nil)
+	if !strings.Contains(string(b), "138 0000 0001") || strings.Contains(string(b), "邻镇") {
+		t.Fatalf("responsible person's org tree: %s", b)
+	}
 }
 
 // TestSessionCSRFAndOrigin: a browser session must send its CSRF token
