@@ -89,6 +89,10 @@ var DefaultOpts = Opts{
 	PowerStates:   []string{"on", "to-on"},
 }
 
+// ImageTolerance is how much sooner than its slot an image may end and
+// still count as shown for the slot (mpv's timer and the IPC round trip).
+const ImageTolerance = 250 * time.Millisecond
+
 // Stats describes the last play.
 type Stats struct {
 	Loaded   time.Duration // Play → file-loaded
@@ -546,6 +550,7 @@ func (d *Dev) play(ctx context.Context, c *conn, it protocol.Item, path string, 
 	defer loadT.Stop()
 	var (
 		started, loaded bool
+		loadedAt        time.Time
 		slotEnd         <-chan time.Time
 		truncated       bool
 	)
@@ -572,12 +577,17 @@ func (d *Dev) play(ctx context.Context, c *conn, it protocol.Item, path string, 
 				started = true
 				st.EntryID = m.PlaylistEntryID
 			case m.Event == "file-loaded" && started && !loaded:
-				loaded = true
+				loaded, loadedAt = true, time.Now()
 				st.Loaded = time.Since(t0)
 				if it.Kind != "image" && slot > 0 {
 					slotEnd = time.After(slot + d.o.SlotGrace)
 				}
 			case m.Event == "end-file" && started && m.PlaylistEntryID == st.EntryID:
+				// An image's eof is mpv's image-display-duration running out:
+				// it must have taken the slot.
+				if shown := time.Since(loadedAt); it.Kind == "image" && loaded && m.Reason == "eof" && shown < slot-ImageTolerance {
+					return false, output.Note(output.ReasonTooShort, "image shown %v of its %v slot", shown.Round(time.Millisecond), slot), st
+				}
 				return endFile(m, loaded, truncated, slot, st)
 			}
 		}
@@ -587,7 +597,7 @@ func (d *Dev) play(ctx context.Context, c *conn, it protocol.Item, path string, 
 func endFile(m Message, loaded, truncated bool, slot time.Duration, st Stats) (bool, string, Stats) {
 	switch {
 	case truncated && m.Reason == "stop":
-		return true, fmt.Sprintf("truncated: the %v slot ended before the video", slot), st
+		return true, output.Note(output.NoteTruncated, "the %v slot ended before the video", slot), st
 	case m.Reason == "eof" && loaded:
 		return true, "", st
 	case m.Reason == "error":

@@ -20,6 +20,7 @@ import (
 	"github.com/guardcast/guardcast/agent/internal/device/mpv"
 	"github.com/guardcast/guardcast/agent/internal/output"
 	"github.com/guardcast/guardcast/agent/internal/output/outputtest"
+	"github.com/guardcast/guardcast/internal/clock"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -332,4 +333,83 @@ func BenchmarkFileLoaded(b *testing.B) {
 		total += d.Last().Loaded
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "file-loaded-ms")
+}
+
+// TestStalledPlayerRestarted: mpv stopped (SIGSTOP) mid-play makes the play
+// fail as "player stalled" at its deadline (duration + margin, on a fake
+// clock), mpv is killed and respawned, health is not OK meanwhile, and the
+// next item plays on the new mpv.
+func TestStalledPlayerRestarted(t *testing.T) {
+	needMPV(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	var (
+		mu   sync.Mutex
+		devs []*mpv.Dev
+	)
+	sock := filepath.Join(t.TempDir(), "mpv.sock")
+	l := output.NewLazy(output.LazyOpts{
+		Kind: protocol.OutputTV, Absent: output.ReasonTVAbsent, Clock: clk, Margin: 10 * time.Second,
+		Open: func(ctx context.Context) (output.Opened, error) {
+			o := mpv.DefaultOpts
+			o.VO, o.AO, o.Socket = "null", "null", sock
+			d, err := mpv.Open(o)
+			if err != nil {
+				return output.Opened{}, err
+			}
+			mu.Lock()
+			devs = append(devs, d)
+			mu.Unlock()
+			return output.Opened{Output: d, Health: d, Close: d.Close}, nil
+		},
+	})
+	defer l.Close()
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := devs[0]
+	mu.Unlock()
+	pid := first.PID()
+	poster := protocol.Item{Kind: "image", DurationMS: 4000}
+	done := make(chan output.Result, 1)
+	go func() {
+		res, _ := l.Play(context.Background(), poster, media+"poster.png")
+		done <- res
+	}()
+	if !clk.BlockUntil(nil, 1) { // the play has started and its deadline is set
+		t.Fatal("no deadline")
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(14 * time.Second) // 4 s + 10 s margin
+	var res output.Result
+	select {
+	case res = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the play did not end at its deadline")
+	}
+	if res.Played || !strings.HasPrefix(res.Reason, output.ReasonStalled+": ") {
+		t.Fatalf("stalled play: %+v", res)
+	}
+	if h := l.Health(); h.OK || !strings.HasPrefix(h.LastError, output.ReasonStalled) {
+		t.Fatalf("health while stalled: %+v", h)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("stopped mpv %d still there", pid)
+	}
+	res, err := l.Play(context.Background(), protocol.Item{Kind: "image", DurationMS: 500}, media+"poster.png")
+	if err != nil || !res.Played || res.Mono < 500*time.Millisecond-mpv.ImageTolerance {
+		t.Fatalf("play on the respawned mpv: %+v %v", res, err)
+	}
+	mu.Lock()
+	n := len(devs)
+	second := devs[n-1]
+	mu.Unlock()
+	if n != 2 || second.PID() == pid || second.PID() == 0 {
+		t.Fatalf("%d mpv opened, pid %d → %d", n, pid, second.PID())
+	}
+	if h := l.Health(); !h.OK {
+		t.Fatalf("health after the restart: %+v", h)
+	}
 }
