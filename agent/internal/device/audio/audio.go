@@ -10,9 +10,10 @@
 // tag or with CGO_ENABLED=0 (ARMv6 cross builds), the same Dev pipes a
 // 16-bit WAV to `aplay -D Device -q -` from alsa-utils instead.
 //
-// A play is proven by the frames the sound card took: Last().FramesWritten.
-// Result.Mono is the measured (monotonic) time the play took, which on a
-// real card is the clip's length.
+// A play is proven by the frames the sound card took: Last().FramesWritten,
+// and by the time it took: Result.Mono, the measured (monotonic) time, is at
+// least the clip's length on a real card. A sink that takes a clip faster
+// than its rate fails the play ("too short: …").
 package audio
 
 import (
@@ -60,6 +61,15 @@ type Opts struct {
 	BufferSize time.Duration
 	// StallTimeout fails a play whose sound card stops taking frames.
 	StallTimeout time.Duration
+	// Tolerance is how much sooner than the clip's length a play may end
+	// and still be played: a sink that takes frames faster than its rate
+	// (ALSA's null plugin, a misconfigured file or pipe PCM) has played
+	// nothing anyone heard.
+	Tolerance time.Duration
+	// CardSpeed is how fast the sound card's clock runs against real
+	// time: 1 for every real card. Only tests, whose fake card runs
+	// faster, change it.
+	CardSpeed float64
 }
 
 // DefaultOpts are the options of an ATM speaker.
@@ -73,6 +83,8 @@ var DefaultOpts = Opts{
 	Aplay:        "aplay",
 	BufferSize:   50 * time.Millisecond,
 	StallTimeout: 3 * time.Second,
+	Tolerance:    250 * time.Millisecond,
+	CardSpeed:    1,
 }
 
 // Stats describes the last play.
@@ -129,6 +141,15 @@ func New(o Opts) (*Dev, error) {
 	}
 	if o.StallTimeout != 0 {
 		d.StallTimeout = o.StallTimeout
+	}
+	if o.Tolerance != 0 {
+		d.Tolerance = o.Tolerance
+	}
+	if o.CardSpeed != 0 {
+		d.CardSpeed = o.CardSpeed
+	}
+	if d.CardSpeed < 0 || d.Tolerance < 0 {
+		return nil, fmt.Errorf("audio: card speed %v, tolerance %v", d.CardSpeed, d.Tolerance)
 	}
 	if d.SampleRate < 8000 || d.SampleRate > 192000 {
 		return nil, fmt.Errorf("audio: sample rate %d Hz out of 8000–192000", d.SampleRate)
@@ -261,6 +282,15 @@ func (d *Dev) Play(ctx context.Context, it protocol.Item, path string) (output.R
 		err := fmt.Errorf("sound card took %d of %d frames", w.frames, st.FramesDecoded)
 		d.setHealth(err)
 		return fail(err.Error())
+	}
+	// Every frame went to the card: at the card's rate that takes the
+	// clip's length, and a play that took less was not heard.
+	clip := time.Duration(float64(st.FramesDecoded) / float64(rate) * float64(time.Second) / d.o.CardSpeed)
+	if took := time.Since(t0); took < clip-d.o.Tolerance {
+		why := output.Note(output.ReasonTooShort, "the sound card took a %v clip in %v: it does not play at its rate",
+			clip.Round(time.Millisecond), took.Round(time.Millisecond))
+		d.setHealth(errors.New(why))
+		return fail(why)
 	}
 	d.setHealth(nil)
 	res.Played = true

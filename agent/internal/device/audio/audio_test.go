@@ -36,6 +36,11 @@ func TestMain(m *testing.M) {
 
 const media = "../../../../media/"
 
+// cardSpeed is how much faster than real time the fake card of the
+// capture and conformance tests runs (the driver is told, as it would be
+// of nothing on a real card).
+const cardSpeed = 4
+
 func voiceItem() protocol.Item {
 	return protocol.Item{SHA256: strings.Repeat("a", 64), Kind: "audio", Title: "atm voice", DurationMS: 5760}
 }
@@ -257,7 +262,7 @@ func TestPlayCaptured(t *testing.T) {
 		file  string
 		speed float64 // the card's clock: 1 is real time
 		minR  float64
-	}{{"atm-voice-zh.wav", 4, 0.97}, {"atm-voice-zh.mp3", 4, 0.9}, {"atm-voice-zh.ogg", 4, 0.9}} {
+	}{{"atm-voice-zh.wav", cardSpeed, 0.97}, {"atm-voice-zh.mp3", cardSpeed, 0.9}, {"atm-voice-zh.ogg", cardSpeed, 0.9}} {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
 			card := audiotest.New(t, 48000, 2, tt.speed)
@@ -344,7 +349,9 @@ func TestChildPlay(t *testing.T) {
 	if !audiotest.InChild() {
 		t.Skip("runs in a child process of TestPlayCaptured")
 	}
-	d, err := audio.New(audio.DefaultOpts)
+	o := audio.DefaultOpts
+	o.CardSpeed = cardSpeed
+	d, err := audio.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +371,7 @@ func TestChildPlay(t *testing.T) {
 func TestConformance(t *testing.T) {
 	needCard(t)
 	t.Parallel()
-	card := audiotest.New(t, 48000, 2, 4)
+	card := audiotest.New(t, 48000, 2, cardSpeed)
 	card.Child(t, "TestChildConformance")
 }
 
@@ -378,6 +385,7 @@ func TestChildConformance(t *testing.T) {
 		New: func(t *testing.T) output.Output {
 			o := audio.DefaultOpts
 			o.StallTimeout = time.Second
+			o.CardSpeed = cardSpeed
 			d, err := audio.New(o)
 			if err != nil {
 				t.Fatal(err)
@@ -458,5 +466,42 @@ func needCard(t testing.TB) {
 			}
 			t.Skip(msg)
 		}
+	}
+}
+
+// TestNonPacingSink: a sound card that takes frames as fast as they come
+// (no clock, like ALSA's null plugin) has every frame of a 5.76 s clip in
+// a fraction of a second: not one such play is recorded as played.
+func TestNonPacingSink(t *testing.T) {
+	needCard(t)
+	t.Parallel()
+	card := audiotest.New(t, 48000, 2, 0)
+	card.Child(t, "TestChildNonPacing")
+}
+
+func TestChildNonPacing(t *testing.T) {
+	if !audiotest.InChild() {
+		t.Skip("runs in a child process of TestNonPacingSink")
+	}
+	d, err := audio.New(audio.DefaultOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		res, err := d.Play(context.Background(), voiceItem(), media+"atm-voice-zh.wav")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := d.Last()
+		t.Logf("play %d: %v for a 5.76 s clip, %d of %d frames taken: %q", i, res.Mono, st.FramesWritten, st.FramesDecoded, res.Reason)
+		if res.Played || !strings.HasPrefix(res.Reason, output.ReasonTooShort+": ") {
+			t.Fatalf("play %d on a sink with no clock: %+v", i, res)
+		}
+		if st.FramesWritten != st.FramesDecoded {
+			t.Fatalf("the sink took %d of %d frames", st.FramesWritten, st.FramesDecoded)
+		}
+	}
+	if h := d.Health(); h.OK || !strings.Contains(h.LastError, "does not play at its rate") {
+		t.Fatalf("health %+v", h)
 	}
 }
