@@ -202,3 +202,43 @@ func TestGPIOInputRaisesTrigger(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// TestPrinterConfirmFromProfile: a printer whose firmware has no GS r,
+// profiled with confirm: dle_eot, prints each job at once instead of
+// waiting out the job timeout.
+func TestPrinterConfirmFromProfile(t *testing.T) {
+	printer, err := escpostest.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer printer.Close()
+	printer.SetState(escpostest.State{NoGSR: true})
+	set := profiles(t, map[string]string{"xprinter": `id: xprinter
+kind: printer-escpos
+description: Xprinter on loopback, no GS r
+transport: {type: tcp, address: "` + printer.Addr() + `"}
+paper: {width_mm: 80, printable_dots: 576}
+status: {realtime: true, confirm: dle_eot}
+`})
+	s, err := Open(context.Background(), set, &protocol.AgentConfig{Profile: "xprinter"}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prn, _ := s.Output("printer")
+	it, path := textItem(t, "CALL 96110")
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		res, err := prn.Play(context.Background(), it, path)
+		if err != nil || !res.Played || res.Reason != "" {
+			t.Fatalf("job %d: %+v %v", i, res, err)
+		}
+		t.Logf("job %d confirmed by DLE EOT in %v", i, time.Since(start))
+		if took := time.Since(start); took > 10*time.Second { // GS r would wait 30 s
+			t.Fatalf("job %d took %v", i, took)
+		}
+	}
+	if r := printer.Record(); r.PaperQueries != 0 || len(r.Cuts) != 2 {
+		t.Fatalf("%d GS r sent, %d cuts", r.PaperQueries, len(r.Cuts))
+	}
+}
