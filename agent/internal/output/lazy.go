@@ -245,6 +245,9 @@ func (l *Lazy) Play(ctx context.Context, it protocol.Item, path string) (Result,
 		res.Start = l.clk.Now()
 	}
 	res.End = l.clk.Now()
+	if res.Mono <= 0 {
+		res.Mono = res.End.Sub(res.Start)
+	}
 	l.restart(d, why)
 	return res, nil
 }
