@@ -307,7 +307,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var runErr error
 loop:
-	for {
+	for ctx.Err() == nil { // a busy inbox must not delay shutdown
 		select {
 		case <-ctx.Done():
 			break loop
@@ -324,11 +324,16 @@ loop:
 	}
 
 	d.log.Info("agent stopping")
+	stopping := d.outbox.Stats().NextSeq
 	stopWork()
 	wg.Wait()
+	// Everything the link does from here has one deadline, so the agent
+	// stops in time whatever the broker connection does; the link's own
+	// shutdown adds at most its WriteTimeout and a 250 ms quiesce.
 	if up, _ := d.link.State(); up {
-		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := d.link.Publish(pctx, protocol.UpTopic(d.device, protocol.TopicStatus), d.statusJSON(false), true); err != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), ShutdownFlush)
+		d.flushStopping(fctx, stopping)
+		if err := d.link.Publish(fctx, protocol.UpTopic(d.device, protocol.TopicStatus), d.statusJSON(false), true); err != nil {
 			d.log.Warn("offline status not sent", "err", err)
 		}
 		cancel()
@@ -337,6 +342,34 @@ loop:
 	linkWG.Wait()
 	d.log.Info("agent stopped")
 	return runErr
+}
+
+// ShutdownFlush bounds what the agent still sends once playback has
+// stopped: the proofs of the plays cut short, and the offline status.
+const ShutdownFlush = time.Second
+
+// flushStopping publishes the records appended from seq from on (the
+// plays that shutdown interrupted), which the stopped sender would
+// otherwise only send after the next start. Anything not receipted is
+// sent again then anyway.
+func (d *Daemon) flushStopping(ctx context.Context, from uint64) {
+	recs, err := d.outbox.Pending(ctx, from-1, d.o.Batch)
+	if err != nil || len(recs) == 0 {
+		return
+	}
+	last := recs[len(recs)-1]
+	payload, err := json.Marshal(protocol.ProofBatch{
+		V: protocol.Version, Device: d.device, Records: recs,
+		HeadSig: protocol.SignHead(d.key, d.device, last.Seq, last.Hash()),
+	})
+	if err != nil {
+		return
+	}
+	if err := d.link.Publish(ctx, protocol.UpTopic(d.device, protocol.TopicProofs), payload, false); err != nil {
+		d.log.Warn("last proofs not sent; they go at the next start", "first", recs[0].Seq, "last", last.Seq, "err", err)
+		return
+	}
+	d.log.Debug("last proofs sent", "first", recs[0].Seq, "last", last.Seq)
 }
 
 func (d *Daemon) handle(ctx context.Context, m link.Message) {
@@ -442,6 +475,9 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 		case <-d.statusDirty:
 		case <-tick:
 			tick = d.clk.After(d.o.StatusEvery)
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if up, _ := d.link.State(); !up {
 			continue
