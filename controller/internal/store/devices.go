@@ -58,6 +58,10 @@ type Device struct {
 	// RetiredAt is when the device was decommissioned (unix s), 0 while
 	// in use.
 	RetiredAt int64
+	// Epoch is the device's current key epoch (see DeviceKey): PubKey's,
+	// or the retired one a reset left until the next pin; 0 before the
+	// first pin. LastSeq and LastHash are this epoch's chain head.
+	Epoch uint64
 }
 
 // ErrExists is returned when adding something that is already there.
@@ -127,13 +131,13 @@ func addDevice(ctx context.Context, tx *sql.Tx, d Device, now int64) error {
 
 const deviceCols = `id, site, profile, role, cred_salt, cred_hash, enroll_secret, pubkey, coalesce(pinned_at,0), created_at,
 	desired_version, desired_hash, desired_doc, desired_issued, desired_expires, last_seq, last_hash, last_seen, status,
-	coalesce(node, ''), adopted_version, adopted_ms, retired_at`
+	coalesce(node, ''), adopted_version, adopted_ms, retired_at, epoch`
 
 func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	err := row.Scan(&d.ID, &d.Site, &d.Profile, &d.Role, &d.CredSalt, &d.CredHash, &d.EnrollSecret, &d.PubKey, &d.PinnedAt, &d.CreatedAt,
 		&d.DesiredVersion, &d.DesiredHash, &d.DesiredDoc, &d.DesiredIssued, &d.DesiredExpires, &d.LastSeq, &d.LastHash, &d.LastSeen, &d.Status,
-		&d.Node, &d.AdoptedVersion, &d.AdoptedMS, &d.RetiredAt)
+		&d.Node, &d.AdoptedVersion, &d.AdoptedMS, &d.RetiredAt, &d.Epoch)
 	return d, err
 }
 
@@ -171,24 +175,16 @@ func (s *Store) DevicesWith(ctx context.Context, o ListOptions) ([]Device, error
 	return out, rows.Err()
 }
 
-// PinKey pins a device's public key if none is pinned yet and the one-time
-// enrollment secret is still unused; it clears the secret in the same
-// transaction. It reports whether it pinned.
-func (s *Store) PinKey(ctx context.Context, id string, pub []byte) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE devices SET pubkey = ?, pinned_at = ?, enroll_secret = NULL
-		WHERE id = ? AND pubkey IS NULL AND enroll_secret IS NOT NULL AND retired_at = 0`, pub, time.Now().Unix(), id)
-	if err != nil {
-		return false, fmt.Errorf("pin key of %s: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
 // ResetEnrollment clears a device's pinned key and sets a new one-time
-// secret: for a re-imaged SD card. Its play log stays.
+// secret: for a re-imaged SD card. Its play log stays, and so does the
+// key in its history, retired: records it signs are refused from now on,
+// and the key pinned next opens a new epoch.
 func (s *Store) ResetEnrollment(ctx context.Context, id string, secret []byte) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := checkLiveDevice(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := retireKey(ctx, tx, id, "enrollment reset", time.Now().Unix()); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET pubkey = NULL, pinned_at = NULL, enroll_secret = ? WHERE id = ? AND role = 'device'`, secret, id)
