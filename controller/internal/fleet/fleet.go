@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/broker"
@@ -213,7 +215,7 @@ func (f *Fleet) checkKey(ctx context.Context, h protocol.Hello) error {
 		_ = f.st.AddFinding(ctx, store.Finding{Device: h.Device, Kind: store.FindingEnroll, Detail: "enrollment MAC does not match the one-time secret"})
 		return errors.New("enrollment MAC does not match")
 	}
-	pinned, err := f.st.PinKey(ctx, h.Device, h.PublicKey)
+	k, pinned, err := f.st.PinEpochKey(ctx, h.Device, h.PublicKey, f.signEpoch)
 	if err != nil {
 		return err
 	}
@@ -221,8 +223,39 @@ func (f *Fleet) checkKey(ctx context.Context, h protocol.Hello) error {
 		return errors.New("key was pinned concurrently; retry")
 	}
 	f.keys.SetKey(h.Device, ed25519.PublicKey(h.PublicKey))
-	f.log.Info("device enrolled: key pinned", "device", h.Device, "key", protocol.KeyID(h.PublicKey))
+	if k.Link != nil {
+		f.log.Info("device enrolled again: new key epoch", "device", h.Device, "key", protocol.KeyID(h.PublicKey), "epoch", k.Epoch,
+			"old_chain_through", k.Link.OldSeq)
+		return nil
+	}
+	f.log.Info("device enrolled: key pinned", "device", h.Device, "key", protocol.KeyID(h.PublicKey), "epoch", k.Epoch)
 	return nil
+}
+
+// signEpoch signs the statement that opens a device's new key epoch with
+// the controller's content key, read from the data directory as serve
+// loads it (schedule.LoadOrCreateKey). It fails, and so refuses the
+// enrollment, unless that key is the one this controller signs documents
+// with: an epoch link nobody can check is not written.
+func (f *Fleet) signEpoch(msg []byte) (signer, sig []byte, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dir, err := f.st.Dir(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("content key: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, schedule.KeyFile)); err != nil {
+		return nil, nil, fmt.Errorf("content key: %w", err)
+	}
+	priv, err := schedule.LoadOrCreateKey(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("content key: %w", err)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	if !pub.Equal(f.comp.PublicKey()) {
+		return nil, nil, fmt.Errorf("content key %s in %s is not the key %s documents are signed with", protocol.KeyID(pub), dir, protocol.KeyID(f.comp.PublicKey()))
+	}
+	return pub, ed25519.Sign(priv, msg), nil
 }
 
 // HandleStatus records a device's retained status.

@@ -2,10 +2,15 @@
 // device's pinned key and stored chain, commits them durably in groups and
 // only then tells the device, by a receipt, what is stored.
 //
+// A device's chain lives in key epochs (store.DeviceKey): every pinned key
+// opens one, and its records are numbered from seq 1 and chained from the
+// genesis hash within it. Ingestion checks a batch against the current
+// epoch's key and head only; a retired key's records are refused.
+//
 // Losslessness does not rest on the broker: the bus handler blocks when the
 // commit queue is full (backpressure to that publisher), nothing is
 // receipted before its transaction commits, and an agent resends whatever
-// was not receipted. A resend is idempotent on (device, seq).
+// was not receipted. A resend is idempotent on (device, epoch, seq).
 package ingest
 
 import (
@@ -58,10 +63,10 @@ type Ingester struct {
 	queue chan *protocol.ProofBatch
 
 	keyMu sync.Mutex
-	keys  map[string]ed25519.PublicKey
+	keys  map[string]epochKey
 
-	heads map[string]store.Head // owned by the committer goroutine
-	bad   map[string]uint64     // last bad-signature seq per device, so resends add no new findings
+	heads map[string]epochHead // owned by the committer goroutine
+	bad   map[string]uint64    // last bad-signature seq per device, so resends add no new findings
 
 	rcptMu  sync.Mutex
 	rcpts   map[string]store.Head
@@ -111,8 +116,8 @@ func New(st *store.Store, pub Publisher, opts Options, onCommit Committed, log *
 	return &Ingester{
 		st: st, pub: pub, log: log, opts: opts,
 		queue:    make(chan *protocol.ProofBatch, opts.QueueBatches),
-		keys:     map[string]ed25519.PublicKey{},
-		heads:    map[string]store.Head{},
+		keys:     map[string]epochKey{},
+		heads:    map[string]epochHead{},
 		bad:      map[string]uint64{},
 		rcpts:    map[string]store.Head{},
 		rcptSig:  make(chan struct{}, 1),
@@ -131,11 +136,29 @@ func (in *Ingester) ForgetKeys() {
 	in.keyMu.Unlock()
 }
 
-// SetKey caches a device's newly pinned key.
-func (in *Ingester) SetKey(device string, pub ed25519.PublicKey) {
+// SetKey is told of a device's newly pinned key. It drops what is cached
+// for the device, so that its next batch reads the key with its epoch
+// from the store (a new key starts a new epoch and a new chain).
+func (in *Ingester) SetKey(device string, _ ed25519.PublicKey) {
+	in.forgetKey(device)
+}
+
+func (in *Ingester) forgetKey(device string) {
 	in.keyMu.Lock()
-	in.keys[device] = pub
+	delete(in.keys, device)
 	in.keyMu.Unlock()
+}
+
+// epochKey is a device's current key and the epoch it opened.
+type epochKey struct {
+	epoch uint64
+	pub   ed25519.PublicKey
+}
+
+// epochHead is where a device's chain ends within an epoch.
+type epochHead struct {
+	epoch uint64
+	store.Head
 }
 
 // HandleProofs is the bus handler for every device's proofs topic. It
@@ -232,7 +255,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 }
 
-func (in *Ingester) key(ctx context.Context, device string) (ed25519.PublicKey, error) {
+func (in *Ingester) key(ctx context.Context, device string) (epochKey, error) {
 	in.keyMu.Lock()
 	k, ok := in.keys[device]
 	in.keyMu.Unlock()
@@ -241,28 +264,38 @@ func (in *Ingester) key(ctx context.Context, device string) (ed25519.PublicKey, 
 	}
 	d, err := in.st.Device(ctx, device)
 	if err != nil {
-		return nil, err
+		return epochKey{}, err
 	}
 	if d.PubKey == nil {
-		return nil, errNotEnrolled
+		return epochKey{}, errNotEnrolled
 	}
-	k = ed25519.PublicKey(d.PubKey)
-	in.SetKey(device, k)
+	k = epochKey{epoch: d.Epoch, pub: ed25519.PublicKey(d.PubKey)}
+	in.keyMu.Lock()
+	in.keys[device] = k
+	in.keyMu.Unlock()
 	return k, nil
 }
 
-var errNotEnrolled = errors.New("device key not pinned yet")
+var (
+	errNotEnrolled = errors.New("device key not pinned yet")
+	errStaleEpoch  = errors.New("device key epoch changed")
+)
 
-func (in *Ingester) head(ctx context.Context, device string) (store.Head, error) {
-	if h, ok := in.heads[device]; ok {
-		return h, nil
+// head is where the device's chain ends in epoch; errStaleEpoch when the
+// store has moved to another epoch (the cached key is out of date).
+func (in *Ingester) head(ctx context.Context, device string, epoch uint64) (store.Head, error) {
+	if h, ok := in.heads[device]; ok && h.epoch == epoch {
+		return h.Head, nil
 	}
 	d, err := in.st.Device(ctx, device)
 	if err != nil {
 		return store.Head{}, err
 	}
+	if d.Epoch != epoch || d.PubKey == nil {
+		return store.Head{}, errStaleEpoch
+	}
 	h := store.Head{Seq: d.LastSeq, Hash: d.LastHash}
-	in.heads[device] = h
+	in.heads[device] = epochHead{epoch: epoch, Head: h}
 	return h, nil
 }
 
@@ -270,7 +303,7 @@ func (in *Ingester) head(ctx context.Context, device string) (store.Head, error)
 // Heads move and receipts go out only once the transaction has committed.
 func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) error {
 	now := time.Now()
-	c := store.ProofCommit{Heads: map[string]store.Head{}}
+	c := store.ProofCommit{Heads: map[string]store.Head{}, Epochs: map[string]uint64{}}
 	var dup, rejected int64
 	touched := map[string]bool{}
 	for _, b := range group {
@@ -283,9 +316,14 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 			}
 			return err
 		}
+		if e, ok := c.Epochs[b.Device]; ok && e != key.epoch {
+			// The key changed within this group: the agent resends.
+			rejected++
+			continue
+		}
 		last := &b.Records[len(b.Records)-1]
 		lastHash := last.Hash()
-		if !protocol.VerifyHead(key, b.Device, last.Seq, lastHash, b.HeadSig) {
+		if !protocol.VerifyHead(key.pub, b.Device, last.Seq, lastHash, b.HeadSig) {
 			in.log.Warn("proof batch signature does not verify against the pinned key, dropped", "device", b.Device, "seq", last.Seq)
 			rejected++
 			if in.bad[b.Device] == last.Seq {
@@ -293,15 +331,22 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 			}
 			in.bad[b.Device] = last.Seq
 			c.Findings = append(c.Findings, store.Finding{Device: b.Device, Seq: last.Seq, Kind: store.FindingBadSignature,
-				Detail: fmt.Sprintf("batch %d..%d: head signature does not verify", b.Records[0].Seq, last.Seq), At: now.Unix()})
+				Detail: fmt.Sprintf("batch %d..%d: head signature does not verify%s", b.Records[0].Seq, last.Seq,
+					in.retiredSigner(ctx, b.Device, last.Seq, lastHash, b.HeadSig)), At: now.Unix()})
 			continue
 		}
 		h, ok := c.Heads[b.Device]
 		if !ok {
-			if h, err = in.head(ctx, b.Device); err != nil {
+			if h, err = in.head(ctx, b.Device, key.epoch); err != nil {
+				if errors.Is(err, errStaleEpoch) {
+					in.forgetKey(b.Device)
+					rejected++
+					continue
+				}
 				return err
 			}
 		}
+		c.Epochs[b.Device] = key.epoch
 		touched[b.Device] = true
 		recs := b.Records
 		// Records already stored: the last overlapping one must match what we
@@ -311,7 +356,7 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 			over := &recs[k]
 			stored := h.Hash
 			if over.Seq != h.Seq {
-				if stored, err = in.st.ProofHash(ctx, b.Device, over.Seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+				if stored, err = in.st.ProofHashIn(ctx, b.Device, key.epoch, over.Seq); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
 			}
@@ -324,7 +369,7 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 		}
 		for i := range recs {
 			r := recs[i]
-			row := store.ProofRow{ProofRecord: r, Hash: r.Hash(), ReceivedAt: now.UnixNano()}
+			row := store.ProofRow{ProofRecord: r, Hash: r.Hash(), ReceivedAt: now.UnixNano(), Epoch: key.epoch}
 			if i == 0 {
 				switch {
 				case r.Seq > h.Seq+1:
@@ -347,22 +392,74 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 		}
 		c.Heads[b.Device] = h
 	}
+	var stale map[string]bool
 	if len(c.Rows) > 0 || len(c.Findings) > 0 {
-		if err := in.st.CommitProofs(ctx, c); err != nil {
+		var err error
+		if stale, err = in.st.CommitProofsChecked(ctx, c); err != nil {
 			return err
 		}
 	}
+	committed, findings := int64(len(c.Rows)), int64(len(c.Findings))
+	for dev := range stale {
+		// Reset or enrolled again since the check: nothing of it was
+		// stored; its next batch is checked against the current key.
+		in.log.Warn("proofs checked against a key retired meanwhile, dropped; the agent resends", "device", dev)
+		in.forgetKey(dev)
+		delete(in.heads, dev)
+		delete(touched, dev)
+		delete(c.Heads, dev)
+		rejected++
+		for _, r := range c.Rows {
+			if r.Device == dev {
+				committed--
+			}
+		}
+		for _, f := range c.Findings {
+			if f.Device == dev {
+				findings--
+			}
+		}
+	}
 	for dev, h := range c.Heads {
-		in.heads[dev] = h
+		in.heads[dev] = epochHead{epoch: c.Epochs[dev], Head: h}
 	}
 	for dev := range touched {
-		in.queueReceipt(dev, in.heads[dev])
+		in.queueReceipt(dev, in.heads[dev].Head)
 	}
-	in.stats.add(int64(len(c.Rows)), dup, rejected, int64(len(c.Findings)))
+	in.stats.add(committed, dup, rejected, findings)
 	if in.onCommit != nil && len(c.Rows) > 0 {
-		in.onCommit(c.Rows)
+		rows := c.Rows
+		if stale != nil {
+			rows = nil
+			for _, r := range c.Rows {
+				if !stale[r.Device] {
+					rows = append(rows, r)
+				}
+			}
+		}
+		if len(rows) > 0 {
+			in.onCommit(rows)
+		}
 	}
 	return nil
+}
+
+// retiredSigner says, for a finding, whether a batch that failed against
+// the current key was signed by one of the device's retired keys (an old
+// SD card still running after its device was enrolled again). Only the
+// refusal path pays for it.
+func (in *Ingester) retiredSigner(ctx context.Context, device string, seq uint64, hash string, sig []byte) string {
+	keys, err := in.st.DeviceKeys(ctx, device)
+	if err != nil {
+		return ""
+	}
+	for _, k := range keys {
+		if k.RetiredAt != 0 && protocol.VerifyHead(k.PubKey, device, seq, hash, sig) {
+			return fmt.Sprintf(" (signed by the key of epoch %d, %s, retired at %s: %s)", k.Epoch, protocol.KeyID(k.PubKey),
+				time.Unix(k.RetiredAt, 0).UTC().Format(time.RFC3339), k.RetiredWhy)
+		}
+	}
+	return ""
 }
 
 func (in *Ingester) sendReceipts(ctx context.Context) {
