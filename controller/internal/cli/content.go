@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -235,7 +237,15 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer st.Close()
-	results, err := report.Verify(ctx, st, *device)
+	// The content public key is the trust anchor for epoch statements
+	// (a re-enrolled device's link from its old key to its new one).
+	var opts report.VerifyOptions
+	if b, err := os.ReadFile(filepath.Join(*data, "content.pub")); err == nil {
+		if k, err := protocol.DecodeKey(strings.TrimSpace(string(b)), ed25519.PublicKeySize); err == nil {
+			opts.ContentKeys = append(opts.ContentKeys, ed25519.PublicKey(k))
+		}
+	}
+	results, err := report.VerifyWith(ctx, st, *device, opts)
 	if err != nil {
 		return err
 	}
@@ -265,6 +275,11 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 			empty++
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", r.Device, r.Records, played[r.Device], r.LastSeq, ok)
+		if len(r.Epochs) > 1 {
+			for _, e := range r.Epochs {
+				fmt.Fprintf(tw, "  epoch %d\t%d\t\t%d\t%s\n", e.Epoch, e.Records, e.LastSeq, epochNote(e))
+			}
+		}
 	}
 	tw.Flush()
 	for _, r := range results {
@@ -283,6 +298,24 @@ func cmdProofsVerify(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintf(env.Stderr, "%d device(s) have no records and were not verified\n", empty)
 	}
 	return nil
+}
+
+// epochNote says which key signed an epoch's records, whether it is
+// still in use, and how the epoch was opened.
+func epochNote(e report.EpochResult) string {
+	note := "key (none on record)"
+	if e.Key != nil {
+		note = "key " + protocol.KeyID(ed25519.PublicKey(e.Key))
+	}
+	if e.RetiredAt != 0 {
+		note += fmt.Sprintf(", retired %s (%s)", time.Unix(e.RetiredAt, 0).UTC().Format(time.DateTime), e.RetiredWhy)
+	} else if e.Key != nil {
+		note += ", in use"
+	}
+	if e.Link != nil {
+		note += fmt.Sprintf("; opened by a statement of content key %s after seq %d", protocol.KeyID(ed25519.PublicKey(e.Link.Signer)), e.Link.OldSeq)
+	}
+	return note
 }
 
 func cmdFindings(ctx context.Context, args []string, env Env) error {
