@@ -202,12 +202,12 @@ func (p *Profile) applyDefaults(set func(path string) bool) {
 // what the driver may spend besides showing the item (mpv loading a file,
 // a printer confirming a job, a sign reading its file back).
 var defaultMargins = map[Kind]int{
-	KindLEDAlpha:      10_000,
+	KindLEDAlpha:      30_000,
 	KindLEDMAX7219:    5_000,
 	KindTVMPV:         20_000,
 	KindAudioALSA:     5_000,
-	KindPrinterESCPOS: 45_000,
-	KindPrinterTSPL:   45_000,
+	KindPrinterESCPOS: 90_000,
+	KindPrinterTSPL:   90_000,
 	KindPrinterCUPS:   150_000,
 	KindVirtual:       5_000,
 }

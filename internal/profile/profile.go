@@ -141,8 +141,9 @@ type Profile struct {
 	// play may take the item's duration plus this margin (loading,
 	// printing, reading back) before it is failed as "player stalled" and
 	// the player restarted; 100 to 600000. Default by kind: led-alpha
-	// 10000 (read-back), led-max7219 5000, tv-mpv 20000 (mpv's 15 s load
-	// limit), audio-alsa 5000, printer-escpos and printer-tspl 45000 (a
+	// 30000 (pictures written and read back at 9600 baud), led-max7219
+	// 5000, tv-mpv 20000 (mpv's 15 s load limit), audio-alsa 5000,
+	// printer-escpos and printer-tspl 90000 (a logo at 9600 baud and a
 	// 30 s job confirmation), printer-cups 150000 (a 2 min CUPS job),
 	// virtual 5000. Not used by gpio-input.
 	PlayMarginMS int `yaml:"play_margin_ms"`

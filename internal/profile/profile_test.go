@@ -60,7 +60,7 @@ var shipped = []struct {
 		is(t, "device", p.Transport.Device, "/dev/usb/lp0")
 		is(t, "realtime", p.Status.Realtime, true)
 		is(t, "confirm", p.Status.Confirm, profile.ConfirmDLEEOT)
-		is(t, "play margin", p.PlayMargin(), 45*time.Second)
+		is(t, "play margin", p.PlayMargin(), 90*time.Second)
 	}},
 	{"escpos-58mm", func(t *testing.T, p *profile.Profile) {
 		is(t, "printable dots", p.Paper.PrintableDots, 384)
