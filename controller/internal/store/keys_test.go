@@ -110,3 +110,69 @@ func TestResetOpensEpoch(t *testing.T) {
 		t.Fatalf("history %+v %v", ks, err)
 	}
 }
+
+// TestKeyHistoryMigration: a database from before key history (migrations
+// up to 006) keeps its chains: a pinned key becomes epoch 1, its records
+// epoch 1; a device reset and not yet enrolled again goes on to epoch 2.
+func TestKeyHistoryMigration(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Undo 007 the way it was applied: rebuild the pre-007 shape.
+	for _, q := range []string{
+		`DROP INDEX proofs_device_epoch_seq`,
+		`ALTER TABLE proofs DROP COLUMN epoch`,
+		`CREATE UNIQUE INDEX proofs_device_seq ON proofs(device, seq)`,
+		`ALTER TABLE devices DROP COLUMN epoch`,
+		`DROP TABLE device_keys`,
+		`DELETE FROM schema_migrations WHERE name = 'migrations/007_key_history.sql'`,
+		`INSERT INTO devices(id, cred_salt, cred_hash, pubkey, pinned_at, created_at, last_seq, last_hash) VALUES ('kept', x'01', x'02', x'6b31', 100, 50, 1, 'h1')`,
+		`INSERT INTO devices(id, cred_salt, cred_hash, enroll_secret, created_at, last_seq, last_hash) VALUES ('reset', x'01', x'02', x'73', 50, 1, 'r1')`,
+		`INSERT INTO devices(id, cred_salt, cred_hash, enroll_secret, created_at) VALUES ('new', x'01', x'02', x'73', 50)`,
+	} {
+		if err := st.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, dev := range []string{"kept", "reset"} {
+		if err := st.Exec(ctx, `INSERT INTO proofs(device, seq, prev, hash, version, output, playlist, media_sha256, start_ns, end_ns, mono_ns,
+			clock_synced, result, reason, received_at) VALUES (?, 1, ?, 'h', 1, 'led', '', '', 1, 2, 1, 1, 'played', '', 1)`, dev, protocol.GenesisHash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	if st, err = Open(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := st.AllDeviceKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := keys["kept"]; len(k) != 1 || k[0].Epoch != 1 || string(k[0].PubKey) != "k1" || k[0].EnrolledAt != 100 || len(keys) != 1 {
+		t.Fatalf("history after migration %+v", keys)
+	}
+	for id, want := range map[string]uint64{"kept": 1, "reset": 1, "new": 0} {
+		if d, _ := st.Device(ctx, id); d.Epoch != want {
+			t.Errorf("%s: epoch %d, want %d", id, d.Epoch, want)
+		}
+	}
+	n := 0
+	st.Proofs(ctx, ProofFilter{}, func(r ProofRow) error {
+		if r.Epoch != 1 {
+			t.Errorf("%s seq %d: epoch %d", r.Device, r.Seq, r.Epoch)
+		}
+		n++
+		return nil
+	})
+	if n != 2 {
+		t.Fatalf("%d proofs after migration", n)
+	}
+	k, ok, err := st.PinEpochKey(ctx, "reset", []byte("k2"), nil)
+	if err != nil || !ok || k.Epoch != 2 || k.Link == nil || k.Link.OldKey != nil || k.Link.OldSeq != 1 || k.Link.OldHash != "r1" {
+		t.Fatalf("pin after a pre-history reset: %+v %v %v", k, ok, err)
+	}
+}
