@@ -312,7 +312,10 @@ func epochNote(e report.EpochResult) string {
 	} else if e.Key != nil {
 		note += ", in use"
 	}
-	if e.Link != nil {
+	switch {
+	case e.Link != nil && len(e.Link.Signer) == 0:
+		note += fmt.Sprintf("; opened by an unsigned statement after seq %d", e.Link.OldSeq)
+	case e.Link != nil:
 		note += fmt.Sprintf("; opened by a statement of content key %s after seq %d", protocol.KeyID(ed25519.PublicKey(e.Link.Signer)), e.Link.OldSeq)
 	}
 	return note

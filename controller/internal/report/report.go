@@ -23,6 +23,7 @@ import (
 // ExportRecord is one line of an export.
 type ExportRecord struct {
 	Device      string `json:"device"`
+	Epoch       uint64 `json:"epoch"` // key epoch: seq and prev chain within it
 	Seq         uint64 `json:"seq"`
 	Hash        string `json:"hash"`
 	Prev        string `json:"prev"`
@@ -42,7 +43,7 @@ type ExportRecord struct {
 
 func exportRecord(r store.ProofRow) ExportRecord {
 	return ExportRecord{
-		Device: r.Device, Seq: r.Seq, Hash: r.Hash, Prev: r.Prev, Version: r.Version, Output: r.Output,
+		Device: r.Device, Epoch: max(r.Epoch, 1), Seq: r.Seq, Hash: r.Hash, Prev: r.Prev, Version: r.Version, Output: r.Output,
 		Playlist: r.Playlist, MediaSHA256: r.MediaSHA256,
 		Start:  time.Unix(0, r.StartNS).UTC().Format(time.RFC3339Nano),
 		End:    time.Unix(0, r.EndNS).UTC().Format(time.RFC3339Nano),
