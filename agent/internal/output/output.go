@@ -1,6 +1,9 @@
 // Package output is the small interface every output driver implements:
 // an LED sign, a hall TV, an ATM speaker, a printer. Playback drives
-// outputs through it and turns each Result into a proof record.
+// outputs through it and turns each Result into a proof record. Lazy wraps
+// a hardware driver so that missing hardware fails plays instead of the
+// agent, and bounds every play by a deadline; notes.go holds the words a
+// Result's reason is written in.
 package output
 
 import (
