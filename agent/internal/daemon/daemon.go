@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,6 +131,102 @@ type Daemon struct {
 	outputs map[string]output.Output
 	players []*player                   // the running players, for Fire
 	alerts  map[alertKey]*alertProgress // alert plays, across documents
+	held    *heldBack                   // plays not started for want of room for their proof
+}
+
+// heldBack is an outage of the outbox: from the first play it held back
+// to now, how many per output.
+type heldBack struct {
+	from  time.Time
+	first string         // the output of the first play held back
+	n     map[string]int // plays held back per output
+	err   string
+}
+
+// provable reserves room in the outbox for the proof of a play of it on
+// out. Play only what can be proved: when the outbox cannot take the
+// record, the play is not started; the gap is counted, shows in the
+// status at once, and is closed by one record when room returns. A play
+// held back still takes its slot. It reports whether the play may start.
+func (d *Daemon) provable(ctx context.Context, out string, it protocol.Item) bool {
+	now := d.clk.Now()
+	err := d.outbox.Reserve()
+	if err == nil {
+		d.closeGap(now)
+		return true
+	}
+	d.mu.Lock()
+	first := d.held == nil
+	if first {
+		d.held = &heldBack{from: now, first: out, n: map[string]int{}}
+	}
+	d.held.n[out]++
+	d.held.err = err.Error()
+	d.mu.Unlock()
+	if first {
+		d.log.Error("PROOF OUTBOX FULL: plays are held back until the state disk has room", "output", out, "err", err)
+		notify(d.statusDirty)
+	}
+	d.setCurrent(out, nil)
+	select {
+	case <-ctx.Done():
+	case <-d.clk.After(max(time.Duration(it.DurationMS)*time.Millisecond, time.Second)):
+	}
+	return false
+}
+
+// closeGap appends the one record that states an outage of the outbox:
+// from, to, and the plays held back on each output.
+func (d *Daemon) closeGap(now time.Time) {
+	d.mu.Lock()
+	h := d.held
+	d.held = nil
+	version := uint64(0)
+	if d.doc != nil {
+		version = d.doc.Version
+	}
+	d.mu.Unlock()
+	if h == nil {
+		return
+	}
+	outs := make([]string, 0, len(h.n))
+	total := 0
+	for o, n := range h.n {
+		outs = append(outs, fmt.Sprintf("%s %d", o, n))
+		total += n
+	}
+	sort.Strings(outs)
+	if now.Before(h.from) {
+		now = h.from
+	}
+	r := protocol.ProofRecord{
+		Device: d.device, Version: version, Output: h.first, Playlist: "held-back",
+		StartNS: h.from.UnixNano(), EndNS: now.UnixNano(), MonoNS: int64(now.Sub(h.from)),
+		ClockSynced: d.o.ClockSynced(), Result: protocol.ResultFailed,
+		Reason: truncate(fmt.Sprintf("not played: proof outbox full from %s to %s, %d plays held back (%s): %s",
+			h.from.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), total, strings.Join(outs, ", "), h.err), 500),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	got, err := d.outbox.Append(ctx, r)
+	cancel()
+	if err != nil {
+		// Keep counting: the next play that can be proved tries again.
+		d.mu.Lock()
+		if d.held == nil {
+			d.held = h
+		} else {
+			d.held.from = h.from
+			for o, n := range h.n {
+				d.held.n[o] += n
+			}
+		}
+		d.mu.Unlock()
+		d.log.Error("gap record not written", "err", err)
+		return
+	}
+	d.log.Warn("proof outbox has room again", "seq", got.Seq, "held_back", total, "from", h.from, "to", now)
+	notify(d.appended)
+	notify(d.statusDirty)
 }
 
 // New loads everything the agent needs and fails early on a bad config,
@@ -324,7 +421,6 @@ loop:
 	}
 
 	d.log.Info("agent stopping")
-	stopping := d.outbox.Stats().NextSeq
 	stopWork()
 	wg.Wait()
 	// Everything the link does from here has one deadline, so the agent
@@ -332,7 +428,7 @@ loop:
 	// shutdown adds at most its WriteTimeout and a 250 ms quiesce.
 	if up, _ := d.link.State(); up {
 		fctx, cancel := context.WithTimeout(context.Background(), ShutdownFlush)
-		d.flushStopping(fctx, stopping)
+		d.flushTail(fctx)
 		if err := d.link.Publish(fctx, protocol.UpTopic(d.device, protocol.TopicStatus), d.statusJSON(false), true); err != nil {
 			d.log.Warn("offline status not sent", "err", err)
 		}
@@ -348,28 +444,34 @@ loop:
 // stopped: the proofs of the plays cut short, and the offline status.
 const ShutdownFlush = time.Second
 
-// flushStopping publishes the records appended from seq from on (the
-// plays that shutdown interrupted), which the stopped sender would
-// otherwise only send after the next start. Anything not receipted is
-// sent again then anyway.
-func (d *Daemon) flushStopping(ctx context.Context, from uint64) {
-	recs, err := d.outbox.Pending(ctx, from-1, d.o.Batch)
-	if err != nil || len(recs) == 0 {
+// flushTail publishes the last unreceipted records, up to one batch: the
+// plays that shutdown interrupted are among them, and the stopped sender
+// would otherwise only send them after the next start. Anything not
+// receipted is sent again then anyway.
+func (d *Daemon) flushTail(ctx context.Context) {
+	last := d.outbox.Stats().NextSeq - 1
+	after := max(d.ackedSeq(), last-min(last, uint64(d.o.Batch)))
+	recs, err := d.outbox.Pending(ctx, after, d.o.Batch)
+	if err != nil {
+		d.log.Warn("last proofs not read", "err", err)
 		return
 	}
-	last := recs[len(recs)-1]
+	if len(recs) == 0 {
+		return
+	}
+	tail := recs[len(recs)-1]
 	payload, err := json.Marshal(protocol.ProofBatch{
 		V: protocol.Version, Device: d.device, Records: recs,
-		HeadSig: protocol.SignHead(d.key, d.device, last.Seq, last.Hash()),
+		HeadSig: protocol.SignHead(d.key, d.device, tail.Seq, tail.Hash()),
 	})
 	if err != nil {
 		return
 	}
 	if err := d.link.Publish(ctx, protocol.UpTopic(d.device, protocol.TopicProofs), payload, false); err != nil {
-		d.log.Warn("last proofs not sent; they go at the next start", "first", recs[0].Seq, "last", last.Seq, "err", err)
+		d.log.Warn("last proofs not sent; they go at the next start", "first", recs[0].Seq, "last", tail.Seq, "err", err)
 		return
 	}
-	d.log.Debug("last proofs sent", "first", recs[0].Seq, "last", last.Seq)
+	d.log.Debug("last proofs sent", "first", recs[0].Seq, "last", tail.Seq)
 }
 
 func (d *Daemon) handle(ctx context.Context, m link.Message) {
@@ -461,6 +563,23 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	s.Time = d.clk.Now().Unix()
 	if d.o.Health != nil {
 		s.Health = d.o.Health()
+	}
+	d.mu.Lock()
+	held := d.held
+	var heldN int
+	if held != nil {
+		for _, n := range held.n {
+			heldN += n
+		}
+	}
+	d.mu.Unlock()
+	if full := d.outbox.Full(); full != nil || held != nil {
+		msg := fmt.Sprintf("proof outbox cannot write: %d plays held back", heldN)
+		if full != nil {
+			msg += ": " + full.Error()
+		}
+		s.Health = append(s.Health, protocol.OutputHealth{Output: "outbox", Profile: "state", OK: false,
+			LastError: truncate(msg, 500), Checked: d.clk.Now().Unix()})
 	}
 	b, _ := json.Marshal(s)
 	return b

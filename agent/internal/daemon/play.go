@@ -243,6 +243,9 @@ func proofPlaylist(pick plan.Pick) string {
 // an alert becoming due (alertAt), by a new document and by shutdown.
 func (p *player) playPick(ctx context.Context, pick plan.Pick, alertAt time.Time, synced bool) {
 	d := p.d
+	if !d.provable(ctx, p.name, pick.Item) {
+		return
+	}
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p.mu.Lock()
@@ -280,6 +283,9 @@ func (p *player) playPick(ctx context.Context, pick plan.Pick, alertAt time.Time
 // expires.
 func (p *player) playAlert(ctx context.Context, ad alertDue) {
 	d := p.d
+	if !d.provable(ctx, p.name, ad.item) {
+		return
+	}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p.mu.Lock()
