@@ -362,7 +362,7 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 			}
 			if stored != "" && stored != over.Hash() {
 				c.Findings = append(c.Findings, store.Finding{Device: b.Device, Seq: over.Seq, Kind: store.FindingConflict,
-					Detail: fmt.Sprintf("seq %d resent with different content (hash %s, stored %s)", over.Seq, over.Hash(), stored), At: now.Unix()})
+					Detail: fmt.Sprintf("seq %d resent with different content (hash %s, stored %s)%s", over.Seq, over.Hash(), stored, inEpoch(key.epoch)), At: now.Unix()})
 			}
 			dup += int64(k + 1)
 			recs = recs[k+1:]
@@ -375,11 +375,11 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 				case r.Seq > h.Seq+1:
 					row.Flag = store.FindingGap
 					c.Findings = append(c.Findings, store.Finding{Device: b.Device, Seq: r.Seq, Kind: store.FindingGap,
-						Detail: fmt.Sprintf("records %d..%d never arrived; chain resumes at %d", h.Seq+1, r.Seq-1, r.Seq), At: now.Unix()})
+						Detail: fmt.Sprintf("records %d..%d never arrived; chain resumes at %d%s", h.Seq+1, r.Seq-1, r.Seq, inEpoch(key.epoch)), At: now.Unix()})
 				case r.Prev != h.Hash:
 					row.Flag = store.FindingChain
 					c.Findings = append(c.Findings, store.Finding{Device: b.Device, Seq: r.Seq, Kind: store.FindingChain,
-						Detail: fmt.Sprintf("seq %d prev %s does not match stored hash %s of seq %d", r.Seq, r.Prev, h.Hash, h.Seq), At: now.Unix()})
+						Detail: fmt.Sprintf("seq %d prev %s does not match stored hash %s of seq %d%s", r.Seq, r.Prev, h.Hash, h.Seq, inEpoch(key.epoch)), At: now.Unix()})
 				}
 			}
 			if i == len(recs)-1 {
@@ -442,6 +442,15 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 		}
 	}
 	return nil
+}
+
+// inEpoch names a key epoch after the first in a finding's detail (a
+// finding's seq counts within its epoch).
+func inEpoch(epoch uint64) string {
+	if epoch <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (key epoch %d)", epoch)
 }
 
 // retiredSigner says, for a finding, whether a batch that failed against

@@ -142,7 +142,7 @@ func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 }
 
 // Device returns one device or controller credential, retired or not
-// (a retired device's proofs are still checked against its pinned key).
+// (a retired device's proofs are still checked against its key history).
 func (s *Store) Device(ctx context.Context, id string) (Device, error) {
 	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
