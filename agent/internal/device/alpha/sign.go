@@ -338,7 +338,7 @@ func (s *Sign) Play(ctx context.Context, it protocol.Item, path string) (output.
 	finish := func(reason string) (output.Result, error) {
 		res.Played = reason == ""
 		if res.Played && !s.opts.ReadBack {
-			reason = "unconfirmed: read-back is off for this sign"
+			reason = output.Note(output.NoteUnconfirmed, "read-back is off for this sign")
 		}
 		res.Reason = reason
 		res.End = s.clk.Now()

@@ -309,7 +309,7 @@ func (c *Conn[S]) Play(ctx context.Context, clk clock.Clock, hold time.Duration,
 		reason = "interrupted: " + reason
 	}
 	if res.Played && noStatus {
-		reason = "unconfirmed: the printer cannot report status on this link"
+		reason = output.Note(output.NoteUnconfirmed, "the printer cannot report status on this link")
 	}
 	res.Reason = reason
 	res.End = clk.Now()
