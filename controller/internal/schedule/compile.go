@@ -602,10 +602,6 @@ func (c *Compiler) RefreshAll(ctx context.Context, all bool) ([]Doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	caps, err := c.st.Capabilities(ctx)
-	if err != nil {
-		return nil, err
-	}
 	now := c.now()
 	type job struct {
 		head store.DesiredHead
@@ -614,7 +610,7 @@ func (c *Compiler) RefreshAll(ctx context.Context, all bool) ([]Doc, error) {
 	var jobs []job
 	var unchanged []string
 	for _, h := range heads {
-		ct := w.compile(h.ID, h.Node, c.opts.MediaURL, now).encodeFor(caps[h.ID])
+		ct := w.compile(h.ID, h.Node, c.opts.MediaURL, now).encodeFor(h.Capability)
 		if needsSigning(h, ct.hash, now) {
 			jobs = append(jobs, job{h, ct})
 		} else if all && h.HasDoc {

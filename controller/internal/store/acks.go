@@ -86,13 +86,15 @@ type DesiredHead struct {
 	Issued  int64
 	Expires int64
 	HasDoc  bool
+	// Capability is what the device's agent announced (1 if nothing).
+	Capability int
 }
 
 // DesiredHeads lists every device's desired-state head, ordered by ID;
 // retired devices have none (nothing is compiled or published for them).
 func (s *Store) DesiredHeads(ctx context.Context) ([]DesiredHead, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, coalesce(node, ''), desired_version, desired_hash, desired_issued, desired_expires,
-		desired_doc IS NOT NULL FROM devices WHERE role = 'device' AND retired_at = 0 ORDER BY id`)
+		desired_doc IS NOT NULL, capability FROM devices WHERE role = 'device' AND retired_at = 0 ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +102,7 @@ func (s *Store) DesiredHeads(ctx context.Context) ([]DesiredHead, error) {
 	var out []DesiredHead
 	for rows.Next() {
 		var h DesiredHead
-		if err := rows.Scan(&h.ID, &h.Node, &h.Version, &h.Hash, &h.Issued, &h.Expires, &h.HasDoc); err != nil {
+		if err := rows.Scan(&h.ID, &h.Node, &h.Version, &h.Hash, &h.Issued, &h.Expires, &h.HasDoc, &h.Capability); err != nil {
 			return nil, err
 		}
 		out = append(out, h)
