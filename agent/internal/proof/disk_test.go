@@ -2,6 +2,7 @@ package proof
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -143,4 +144,33 @@ func TestSmallDisk(t *testing.T) {
 		t.Fatalf("spare not restored: %v", err)
 	}
 	t.Logf("recovered: %d KiB in use", used(t, dir)>>10)
+}
+
+// TestOldOutboxConverted: an outbox made before disk use was bounded (no
+// auto_vacuum) is converted on open, records and chain intact.
+func TestOldOutboxConverted(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(schema); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	o := open(t, path)
+	r, err := o.Append(ctx, rec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var av int
+	if err := o.db.QueryRow("PRAGMA auto_vacuum").Scan(&av); err != nil || av != 2 {
+		t.Fatalf("auto_vacuum %d (%v), want 2 (incremental)", av, err)
+	}
+	o.Close()
+	o2 := open(t, path)
+	if p, err := o2.Pending(ctx, 0, 10); err != nil || len(p) != 1 || p[0] != r {
+		t.Fatalf("after conversion: %v %+v", err, p)
+	}
 }
