@@ -339,7 +339,8 @@ func New(o Options) (*Daemon, error) {
 		lo.TLS = tc
 	}
 	lo.Insecure = cfg.Insecure
-	lo.Will, _ = json.Marshal(protocol.Status{V: protocol.Version, Device: d.device, Online: false, AgentVersion: o.AgentVersion})
+	lo.Will, _ = json.Marshal(protocol.Status{V: protocol.Version, Device: d.device, Online: false, AgentVersion: o.AgentVersion,
+		Capability: protocol.CapabilityVersion})
 	lo.Greet = d.greet
 	lo.Logger = log.With("component", "link")
 	if d.link, err = link.New(lo); err != nil {
@@ -528,6 +529,7 @@ func (d *Daemon) greet() link.Greeting {
 		AgentVersion: d.o.AgentVersion,
 		HaveVersion:  d.HeldVersion(),
 		NextSeq:      st.NextSeq,
+		Capability:   protocol.CapabilityVersion,
 	}
 	if secret, err := protocol.DecodeKey(d.cfg.EnrollSecret, 32); err == nil {
 		h.EnrollMAC = protocol.EnrollMAC(secret, d.device, pub)
@@ -541,7 +543,7 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	d.mu.Lock()
 	s := protocol.Status{
 		V: protocol.Version, Device: d.device, Online: online, AgentVersion: d.o.AgentVersion,
-		Refused: d.refused, NextSeq: st.NextSeq, Unreceipted: st.Unreceipted,
+		Refused: d.refused, NextSeq: st.NextSeq, Unreceipted: st.Unreceipted, Capability: protocol.CapabilityVersion,
 	}
 	var want []string
 	if d.doc != nil {
