@@ -64,6 +64,10 @@ type PreviewResult struct {
 	// Daily is the whole span summarised: plays per local day, output and
 	// item, in day order.
 	Daily []PreviewDay `json:"daily"`
+	// ClockUntrusted: the preview is of a device whose clock is not
+	// trusted (its last status said so), which plays what the agent
+	// plays then: the safe loop, else date-free entries only, no quotas.
+	ClockUntrusted bool `json:"clock_untrusted,omitempty"`
 }
 
 // PreviewDay counts one item's plays on one output on one local day.
@@ -129,12 +133,23 @@ func PreviewState(ds *protocol.DesiredState, output string, from, to time.Time) 
 	return previewState(context.Background(), ds, output, from, to)
 }
 
+// PreviewStateClock is PreviewState for a device whose clock is trusted
+// (synced) or not: the evaluator is given the same trust state the agent
+// gives it, so an untrusted device is previewed playing its safe loop.
+func PreviewStateClock(ds *protocol.DesiredState, output string, from, to time.Time, synced bool) (*PreviewResult, error) {
+	return previewClock(context.Background(), ds, output, from, to, synced)
+}
+
 func previewState(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time) (*PreviewResult, error) {
+	return previewClock(ctx, ds, output, from, to, true)
+}
+
+func previewClock(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time, synced bool) (*PreviewResult, error) {
 	if !to.After(from) || to.Sub(from) > MaxPreviewSpan {
 		return nil, store.Invalid(fmt.Errorf("preview span %v..%v: to must be after from, at most %v", from, to, MaxPreviewSpan))
 	}
 	res := &PreviewResult{Device: ds.Device, Version: ds.Version, TZ: DefaultTZ, Plays: []PreviewPlay{}, Misses: []PreviewMiss{},
-		Alerts: ds.Alerts, Daily: []PreviewDay{}}
+		Alerts: ds.Alerts, Daily: []PreviewDay{}, ClockUntrusted: !synced}
 	var outputs []string
 	if ds.Schedule != nil {
 		res.TZ = ds.Schedule.TZ
@@ -165,7 +180,7 @@ func previewState(ctx context.Context, ds *protocol.DesiredState, output string,
 		// no later play can be among the earliest MaxPreviewPlays overall.
 		var plays []PreviewPlay
 		var misses []PreviewMiss
-		err := previewOutput(ctx, ds, o, from, to, func(p plan.Planned) {
+		err := previewOutput(ctx, ds, o, from, to, synced, func(p plan.Planned) {
 			res.PlayCount++
 			start := p.Start.In(loc)
 			k := dayKey{start.Format(time.DateOnly), o, p.Item.SHA256, p.EntryID, p.Campaign, p.Safe}
@@ -274,10 +289,10 @@ func lastOfOutput(plays []PreviewPlay, o string) time.Time {
 }
 
 // previewOutput is plan.Preview streamed: the same evaluator loop (every
-// item lasting exactly its DurationMS, the clock synchronised, everything
-// cached), handing each play and miss to a callback instead of collecting
-// them, so memory stays flat however many plays the span holds.
-func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time,
+// item lasting exactly its DurationMS, the clock trusted as synced says,
+// everything cached), handing each play and miss to a callback instead of
+// collecting them, so memory stays flat however many plays the span holds.
+func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time, synced bool,
 	play func(plan.Planned), miss func(plan.Miss)) error {
 	ev, err := plan.New(ds.Schedule, output, ds.Playlists)
 	if err != nil {
@@ -293,7 +308,7 @@ func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string
 		if steps >= maxPreviewSteps {
 			return ErrPreviewTooLong
 		}
-		p := ev.Next(plan.Env{Now: t, Synced: true})
+		p := ev.Next(plan.Env{Now: t, Synced: synced})
 		for _, m := range ev.Misses() {
 			miss(m)
 		}
