@@ -319,9 +319,17 @@ type Status struct {
 	Current      []NowPlaying `json:"current,omitempty"`
 	Cache        CacheState   `json:"cache"`
 	ClockSynced  bool         `json:"clock_synced"`
-	NextSeq      uint64       `json:"next_seq"`
-	Unreceipted  uint64       `json:"unreceipted"`
-	Time         int64        `json:"time"` // unix seconds, agent clock
+	// ClockSource says how the agent came by ClockSynced: ClockKernel
+	// (the kernel's NTP sync state, re-read every minute) or ClockForced
+	// (--clock-trusted: an RTC or GPS clock). Absent means the clock
+	// state is unknown: a last will (written when the agent connects,
+	// before it has played) or an agent from before the field. The
+	// controller decodes status strictly, so it must know this field
+	// before any agent sends it; controller and agent ship together.
+	ClockSource string `json:"clock_source,omitempty"`
+	NextSeq     uint64 `json:"next_seq"`
+	Unreceipted uint64 `json:"unreceipted"`
+	Time        int64  `json:"time"` // unix seconds, agent clock
 	// Alerts are the IDs of urgent warnings in force on this device.
 	Alerts []string `json:"alerts,omitempty"`
 	// Health is each driver's own report: answering or not, last error.
@@ -329,6 +337,12 @@ type Status struct {
 	// Capability is the agent's CapabilityVersion; absent (0) means 1.
 	Capability int `json:"capability,omitempty"`
 }
+
+// Clock sources (Status.ClockSource).
+const (
+	ClockKernel = "kernel" // adjtimex(2): NTP, chrony or timesyncd has synchronised the clock
+	ClockForced = "forced" // the agent was told to trust its clock (RTC or GPS)
+)
 
 // OutputHealth is one driver's health as the agent last saw it.
 type OutputHealth struct {
@@ -363,6 +377,11 @@ func (s *Status) Validate() error {
 	}
 	if s.Capability < 0 {
 		return fmt.Errorf("status: capability %d", s.Capability)
+	}
+	switch s.ClockSource {
+	case "", ClockKernel, ClockForced:
+	default:
+		return fmt.Errorf("status: clock source %q", s.ClockSource)
 	}
 	return nil
 }
