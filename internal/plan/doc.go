@@ -32,9 +32,12 @@
 //
 // Each Next, in order:
 //
-//  1. Quiet: inside one of the output's Quiet windows nothing plays
-//     (Pick.Wait runs to the window's end). Quiet windows are honoured
-//     with whatever clock the device has: silence is the safe side.
+//  1. Quiet: inside one of the output's Quiet windows, or one of the
+//     device's own (Options.Quiet: its firmware profile's quiet hours,
+//     during which the driver would refuse to sound), nothing plays
+//     (Pick.Wait runs to the end of the quiet stretch: windows that
+//     overlap or touch are one). Quiet windows are honoured with
+//     whatever clock the device has: silence is the safe side.
 //  2. A queued trigger (Trigger) plays one item of its entry, if the entry
 //     is active (its dates and dayparts gate triggers too) and has a
 //     playable item. Triggers not served within TriggerTTL are dropped.

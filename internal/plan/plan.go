@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/guardcast/guardcast/internal/profile"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -61,14 +62,55 @@ type Evaluator struct {
 	byID      map[string]*entry
 	safe      []protocol.Item
 	safeAt    int
-	quiet     []span
-	quietMemo map[day][]interval
+	quiet     []quietSpan
+	quietMemo map[quietDay][]interval
 	maxDur    time.Duration // longest item on the output
 	seq       uint64
 	first     time.Time // first Next of the current synchronised stretch
 	queue     []queued
 	cands     []cand // scratch for Next
 	misses    []Miss
+}
+
+// quietSpan is one weekly quiet window, kept in its own zone: the
+// schedule's, or the zone the device's driver keeps its profile's quiet
+// hours in.
+type quietSpan struct {
+	s   span
+	loc *time.Location
+}
+
+type quietDay struct {
+	q int // index in Evaluator.quiet
+	d day // in the window's zone
+}
+
+// Options add to a plan what the device knows and the schedule does not.
+type Options struct {
+	// Quiet are quiet hours the output keeps by itself, beside the
+	// schedule's OutputPlan.Quiet: the firmware profile's
+	// limits.quiet_hours, during which the audio driver refuses to sound
+	// (see ProfileQuiet). Nothing is scheduled in the union of both; they
+	// apply to legacy playlists too.
+	Quiet []protocol.Daypart
+	// QuietLoc is the zone Quiet is kept in (the driver's); nil: the
+	// schedule's.
+	QuietLoc *time.Location
+}
+
+// ProfileQuiet is a firmware profile's quiet hours ("22:00-07:00", a
+// daily window that may wrap midnight) as dayparts for Options.Quiet; ""
+// is none.
+func ProfileQuiet(hours string) ([]protocol.Daypart, error) {
+	if hours == "" {
+		return nil, nil
+	}
+	q, err := profile.ParseQuietHours(hours)
+	if err != nil {
+		return nil, err
+	}
+	clock := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+	return []protocol.Daypart{{Days: "daily", Start: clock(q.Start), End: clock(q.End)}}, nil
 }
 
 type queued struct {
@@ -81,6 +123,12 @@ type queued struct {
 // there is one; otherwise the legacy playlists on output, each an
 // always-on entry at priority 0 (entry ID = playlist name). s may be nil.
 func New(s *protocol.Schedule, output string, legacy []protocol.Playlist) (*Evaluator, error) {
+	return NewWith(s, output, legacy, Options{})
+}
+
+// NewWith is New with what the device adds to the plan (its own quiet
+// hours).
+func NewWith(s *protocol.Schedule, output string, legacy []protocol.Playlist, o Options) (*Evaluator, error) {
 	ev := &Evaluator{output: output, loc: time.UTC, byID: map[string]*entry{}}
 	var op *protocol.OutputPlan
 	if s != nil {
@@ -113,7 +161,7 @@ func New(s *protocol.Schedule, output string, legacy []protocol.Playlist) (*Eval
 			if err != nil {
 				return nil, fmt.Errorf("plan %s quiet hours: %w", output, err)
 			}
-			ev.quiet = append(ev.quiet, sp)
+			ev.quiet = append(ev.quiet, quietSpan{sp, ev.loc})
 		}
 	} else {
 		for _, pl := range legacy {
@@ -126,6 +174,17 @@ func New(s *protocol.Schedule, output string, legacy []protocol.Playlist) (*Eval
 			}
 			entries = append(entries, e)
 		}
+	}
+	qloc := o.QuietLoc
+	if qloc == nil {
+		qloc = ev.loc
+	}
+	for _, q := range o.Quiet {
+		sp, err := compileDaypart(q)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s device quiet hours: %w", output, err)
+		}
+		ev.quiet = append(ev.quiet, quietSpan{sp, qloc})
 	}
 	for _, pe := range entries {
 		if pe.ID == "" || ev.byID[pe.ID] != nil {
@@ -151,22 +210,42 @@ func (e *Evaluator) Location() *time.Location { return e.loc }
 // Empty reports whether the plan has nothing that could ever play.
 func (e *Evaluator) Empty() bool { return len(e.entries) == 0 && len(e.safe) == 0 }
 
-// QuietUntil reports whether t is inside a quiet window and, if so, when
-// that window ends.
+// QuietUntil reports whether t is inside quiet hours and, if so, when
+// they end: windows that overlap or touch (the schedule's and the
+// device's own) are one stretch of quiet, ending when the last does.
 func (e *Evaluator) QuietUntil(t time.Time) (time.Time, bool) {
-	return e.quietUntil(t, wallOf(t, e.loc))
+	return e.quietUntil(t)
 }
 
-func (e *Evaluator) quietUntil(t time.Time, w wall) (time.Time, bool) {
+func (e *Evaluator) quietUntil(t time.Time) (time.Time, bool) {
+	until, quiet := e.quietEnd(t)
+	if !quiet {
+		return time.Time{}, false
+	}
+	// Chain into a window that starts where this one ends (bounded: a
+	// week of back-to-back windows is quiet for good, and the caller
+	// re-evaluates by then).
+	for range 16 {
+		u, q := e.quietEnd(until)
+		if !q || !u.After(until) {
+			break
+		}
+		until = u
+	}
+	return until, true
+}
+
+// quietEnd is the latest end of the quiet windows containing t.
+func (e *Evaluator) quietEnd(t time.Time) (time.Time, bool) {
 	var until time.Time
 	quiet := false
 	for _, q := range e.quiet {
-		d, ok := q.occurrence(w)
+		d, ok := q.s.occurrence(wallOf(t, q.loc))
 		if !ok {
 			continue
 		}
-		_, end := q.bounds(d)
-		if u := instant(e.loc, end); !quiet || u.After(until) {
+		_, end := q.s.bounds(d)
+		if u := instant(q.loc, end); !quiet || u.After(until) {
 			until = u
 		}
 		quiet = true
@@ -246,7 +325,7 @@ func (e *Evaluator) Next(env Env) Pick {
 		e.queue = e.queue[1:]
 	}
 
-	until, quiet := e.quietUntil(now, w)
+	until, quiet := e.quietUntil(now)
 	if env.Synced {
 		if e.first.IsZero() {
 			e.first = now
@@ -420,17 +499,19 @@ func (e *Evaluator) quietOverlap(a, b time.Time) time.Duration {
 		return 0
 	}
 	var ivs []interval
-	wa, wb := wallOf(a, e.loc), wallOf(b, e.loc)
-	for d := wa.day - 1; d <= wb.day; d++ {
-		for _, v := range e.quietOn(d) {
-			if v.s.Before(a) {
-				v.s = a
-			}
-			if v.e.After(b) {
-				v.e = b
-			}
-			if v.e.After(v.s) {
-				ivs = append(ivs, v)
+	for i, q := range e.quiet {
+		wa, wb := wallOf(a, q.loc), wallOf(b, q.loc)
+		for d := wa.day - 1; d <= wb.day; d++ {
+			for _, v := range e.quietOn(i, d) {
+				if v.s.Before(a) {
+					v.s = a
+				}
+				if v.e.After(b) {
+					v.e = b
+				}
+				if v.e.After(v.s) {
+					ivs = append(ivs, v)
+				}
 			}
 		}
 	}
@@ -453,23 +534,23 @@ func (e *Evaluator) quietOverlap(a, b time.Time) time.Duration {
 
 type interval struct{ s, e time.Time }
 
-// quietOn returns the quiet windows starting on d, memoised: share
-// accounting asks for the same days at every pick.
-func (e *Evaluator) quietOn(d day) []interval {
-	if v, ok := e.quietMemo[d]; ok {
+// quietOn returns the occurrence of quiet window i starting on d (in the
+// window's zone), memoised: share accounting asks for the same days at
+// every pick.
+func (e *Evaluator) quietOn(i int, d day) []interval {
+	k := quietDay{i, d}
+	if v, ok := e.quietMemo[k]; ok {
 		return v
 	}
 	if e.quietMemo == nil || len(e.quietMemo) > 64 {
-		e.quietMemo = map[day][]interval{}
+		e.quietMemo = map[quietDay][]interval{}
 	}
 	var out []interval
-	for _, q := range e.quiet {
-		if q.on(d) {
-			s, en := q.bounds(d)
-			out = append(out, interval{instant(e.loc, s), instant(e.loc, en)})
-		}
+	if q := e.quiet[i]; q.s.on(d) {
+		s, en := q.s.bounds(d)
+		out = append(out, interval{instant(q.loc, s), instant(q.loc, en)})
 	}
-	e.quietMemo[d] = out
+	e.quietMemo[k] = out
 	return out
 }
 
@@ -606,7 +687,13 @@ var ErrPreviewTooLong = errors.New("preview: too many plays; shorten the span")
 // listed; misses are those found within the span (a window still open at
 // to is not judged).
 func Preview(s *protocol.Schedule, output string, legacy []protocol.Playlist, from, to time.Time) ([]Planned, []Miss, error) {
-	ev, err := New(s, output, legacy)
+	return PreviewWith(s, output, legacy, Options{}, from, to)
+}
+
+// PreviewWith is Preview of a device that adds o to its plan (its
+// profile's quiet hours).
+func PreviewWith(s *protocol.Schedule, output string, legacy []protocol.Playlist, o Options, from, to time.Time) ([]Planned, []Miss, error) {
+	ev, err := NewWith(s, output, legacy, o)
 	if err != nil {
 		return nil, nil, err
 	}
