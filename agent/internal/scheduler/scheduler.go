@@ -11,6 +11,7 @@ package scheduler
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -30,6 +31,22 @@ func For(doc *protocol.DesiredState, output string) (*plan.Evaluator, error) {
 		return plan.New(nil, output, nil)
 	}
 	return plan.New(doc.Schedule, output, doc.Playlists)
+}
+
+// ForQuiet is For on an output that keeps quiet hours of its own: its
+// firmware profile's limits.quiet_hours (hours, "22:00-07:00"; "" none),
+// which its driver keeps in loc (nil: the schedule's zone). The
+// evaluator schedules nothing in them nor in the schedule's own.
+func ForQuiet(doc *protocol.DesiredState, output, hours string, loc *time.Location) (*plan.Evaluator, error) {
+	q, err := plan.ProfileQuiet(hours)
+	if err != nil {
+		return nil, fmt.Errorf("output %s profile quiet hours: %w", output, err)
+	}
+	o := plan.Options{Quiet: q, QuietLoc: loc}
+	if doc == nil {
+		return plan.NewWith(nil, output, nil, o)
+	}
+	return plan.NewWith(doc.Schedule, output, doc.Playlists, o)
 }
 
 // Outputs lists, sorted, every output doc places something on: playlists,

@@ -114,3 +114,45 @@ func TestForUsesThePlan(t *testing.T) {
 		t.Fatal("tv has a plan")
 	}
 }
+
+func TestForQuiet(t *testing.T) {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	night := time.Date(2026, 3, 2, 23, 0, 0, 0, sh)
+	noon := time.Date(2026, 3, 2, 12, 0, 0, 0, sh)
+	tests := []struct {
+		name       string
+		doc        *protocol.DesiredState
+		hours      string
+		loc        *time.Location
+		quietAt    []time.Time
+		notQuietAt []time.Time
+		wantErr    bool
+	}{
+		{name: "no profile hours", doc: doc(), notQuietAt: []time.Time{night, noon}},
+		{name: "profile hours in the schedule's zone", doc: doc(), hours: "22:00-07:00", quietAt: []time.Time{night}, notQuietAt: []time.Time{noon}},
+		{name: "profile hours in the driver's zone", doc: doc(), hours: "22:00-07:00", loc: time.UTC, quietAt: []time.Time{noon}, notQuietAt: []time.Time{night}},
+		{name: "no document: the hours still hold (in UTC)", hours: "22:00-07:00", quietAt: []time.Time{night.In(time.UTC).Add(8 * time.Hour)}},
+		{name: "bad hours", doc: doc(), hours: "late", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := ForQuiet(tt.doc, "audio", tt.hours, tt.loc)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if err != nil {
+				return
+			}
+			for _, at := range tt.quietAt {
+				if _, q := ev.QuietUntil(at); !q {
+					t.Errorf("not quiet at %s", at)
+				}
+			}
+			for _, at := range tt.notQuietAt {
+				if _, q := ev.QuietUntil(at); q {
+					t.Errorf("quiet at %s", at)
+				}
+			}
+		})
+	}
+}
