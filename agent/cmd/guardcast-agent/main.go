@@ -71,7 +71,7 @@ func runAgent(args []string) error {
 	triggerAddr := fs.String("trigger-addr", trigger.DefaultOpts.Addr, "local trigger listener (POST /trigger/NAME); empty disables it")
 	triggerRemote := fs.Bool("trigger-allow-remote", false, "allow a non-loopback --trigger-addr (the listener has no authentication)")
 	profileDir := fs.String("profiles", "", "directory of firmware profiles that add to or override the built-in ones")
-	clockTrusted := fs.Bool("clock-trusted", false, "treat the clock as synchronised without NTP (a battery-backed RTC or GPS clock)")
+	clockTrusted := fs.Bool("clock-trusted", false, "trust the clock whatever the kernel's NTP sync state says (a battery-backed RTC or a GPS clock); without it the agent plays only the safe loop until the kernel reports the clock synchronised")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,9 +116,7 @@ func runAgent(args []string) error {
 		AgentVersion: version, Logger: log,
 		Trigger:   trigger.Options{Addr: *triggerAddr, AllowRemote: *triggerRemote},
 		NewOutput: devs.Output, Health: devs.Health,
-	}
-	if *clockTrusted {
-		opts.ClockSynced = func() bool { return true }
+		ClockTrusted: *clockTrusted,
 	}
 	d, err := daemon.New(opts)
 	if err != nil {

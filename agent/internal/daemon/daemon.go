@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/guardcast/guardcast/agent/internal/cache"
+	"github.com/guardcast/guardcast/agent/internal/clocksync"
 	"github.com/guardcast/guardcast/agent/internal/link"
 	"github.com/guardcast/guardcast/agent/internal/output"
 	"github.com/guardcast/guardcast/agent/internal/output/virtual"
@@ -82,7 +83,14 @@ type Options struct {
 	Clock            clock.Clock
 	Logger           *slog.Logger
 	HTTPClient       *http.Client
-	// ClockSynced reports the kernel's NTP sync state (default: adjtimex).
+	// ClockTrusted trusts the clock whatever the kernel says (an RTC or
+	// GPS clock: --clock-trusted). Otherwise the kernel's NTP sync state
+	// is read through ClockKernel (default clocksync.Adjtimex) at start
+	// and every minute, and a change goes out in the status at once.
+	ClockTrusted bool
+	ClockKernel  clocksync.Kernel
+	// ClockSynced, when set, decides clock trust instead (tests); the
+	// status reports it as forced.
 	ClockSynced func() bool
 	// NewOutput builds the driver for an output kind (default: virtual).
 	NewOutput func(kind string) (output.Output, error)
@@ -114,6 +122,7 @@ type Daemon struct {
 	link    *link.Link
 	acks    *ackQueue
 	trig    *trigger.Server
+	clock   *clocksync.Monitor // nil when Options.ClockSynced decides
 
 	appended    chan struct{} // cap 1: a record was appended
 	linkSend    chan struct{} // cap 1: link state changed (for sendLoop)
@@ -275,9 +284,6 @@ func New(o Options) (*Daemon, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.ClockSynced == nil {
-		o.ClockSynced = kernelClockSynced
-	}
 	log := o.Logger.With("device", cfg.Device)
 	if o.NewOutput == nil {
 		clk := o.Clock
@@ -302,6 +308,13 @@ func New(o Options) (*Daemon, error) {
 		cacheCh:     make(chan struct{}),
 		outputs:     map[string]output.Output{},
 		alerts:      map[alertKey]*alertProgress{},
+	}
+	if d.o.ClockSynced == nil {
+		d.clock = clocksync.New(clocksync.Opts{Kernel: o.ClockKernel, Clock: o.Clock, Forced: o.ClockTrusted, OnChange: d.clockChanged})
+		d.o.ClockSynced = d.clock.Synced
+		if st := d.clock.State(); !st.Synced {
+			log.Warn("CLOCK NOT SYNCHRONISED: playing only the safe loop until NTP syncs (or run with --clock-trusted for an RTC or GPS clock)", "err", st.Err)
+		}
 	}
 	if d.key, err = loadOrCreateKey(filepath.Join(o.StateDir, KeyFile)); err != nil {
 		return nil, err
@@ -395,6 +408,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.fetchLoop(work) })
 	wg.Go(func() { d.sendLoop(work) })
 	wg.Go(func() { d.statusLoop(work) })
+	if d.clock != nil {
+		wg.Go(func() { _ = d.clock.Run(work) })
+	}
 	wg.Go(func() { d.ackLoop(work) })
 	wg.Go(func() {
 		if err := d.trig.Run(work); err != nil {
@@ -561,7 +577,11 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	d.mu.Unlock()
 	sort.Slice(s.Current, func(i, j int) bool { return s.Current[i].Output < s.Current[j].Output })
 	s.Cache = d.cache.State(want)
-	s.ClockSynced = d.o.ClockSynced()
+	s.ClockSynced, s.ClockSource = d.o.ClockSynced(), protocol.ClockForced
+	if d.clock != nil {
+		st := d.clock.State()
+		s.ClockSynced, s.ClockSource = st.Synced, st.Source
+	}
 	s.Time = d.clk.Now().Unix()
 	if d.o.Health != nil {
 		s.Health = d.o.Health()
@@ -585,6 +605,17 @@ func (d *Daemon) statusJSON(online bool) []byte {
 	}
 	b, _ := json.Marshal(s)
 	return b
+}
+
+// clockChanged is called by the clock monitor when trust changes: the
+// players go by it at their next pick, the status says so at once.
+func (d *Daemon) clockChanged(st clocksync.State) {
+	if st.Synced {
+		d.log.Info("clock synchronised: playing the schedule", "source", st.Source)
+	} else {
+		d.log.Warn("CLOCK NOT SYNCHRONISED: playing only the safe loop", "err", st.Err)
+	}
+	notify(d.statusDirty)
 }
 
 func (d *Daemon) statusLoop(ctx context.Context) {
