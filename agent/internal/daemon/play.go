@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,19 @@ const (
 
 func errTriggered(name string) error { return interrupt("interrupted: trigger " + name) }
 
+// quietKeeper is an output that keeps quiet hours of its own: the audio
+// driver refuses to sound during its firmware profile's
+// limits.quiet_hours ("22:00-07:00", in the driver's zone loc). The
+// player gives them to its evaluator, so that nothing is scheduled then
+// instead of one failed play per clip all night.
+type quietKeeper interface {
+	QuietHours() (hours string, loc *time.Location)
+}
+
+// reasonQuietHours starts the reason of the one record a stretch of
+// quiet hours writes (the output's reason-word form, "word: detail").
+const reasonQuietHours = "quiet_hours"
+
 // playing is what a player has on its output.
 type playing int
 
@@ -45,6 +60,12 @@ type player struct {
 	out  output.Output
 	log  *slog.Logger
 	wake chan struct{} // cap 1: a trigger was queued
+	// quiet describes the output's quiet hours for the record;
+	// quietNoted is the end of the stretch of quiet hours already
+	// recorded, kept by the supervisor across documents so that a new
+	// document in the night does not write a second record.
+	quiet      string
+	quietNoted *time.Time
 
 	mu     sync.Mutex
 	ev     *plan.Evaluator
@@ -56,6 +77,7 @@ type player struct {
 // replaces them all when the document changes. A new alert on an output
 // interrupts its current play at once.
 func (d *Daemon) superviseOutputs(ctx context.Context) {
+	quietNoted := map[string]*time.Time{} // output → stretch recorded; each player touches only its own
 	for {
 		doc, changed := d.snapshot()
 		now := d.clk.Now()
@@ -68,13 +90,23 @@ func (d *Daemon) superviseOutputs(ctx context.Context) {
 				d.log.Error("output unavailable", "output", name, "err", err)
 				continue
 			}
-			ev, err := scheduler.For(doc, name)
+			var hours string
+			var hoursLoc *time.Location
+			if k, ok := out.(quietKeeper); ok {
+				hours, hoursLoc = k.QuietHours()
+			}
+			ev, err := scheduler.ForQuiet(doc, name, hours, hoursLoc)
 			if err != nil {
-				// The document verified and validated; this is a bug.
+				// The document verified and validated, and the profile
+				// at start-up; this is a bug.
 				d.log.Error("cannot evaluate schedule", "output", name, "err", err)
 				ev, _ = plan.New(nil, name, nil)
 			}
+			if quietNoted[name] == nil {
+				quietNoted[name] = new(time.Time)
+			}
 			p := &player{d: d, doc: doc, name: name, out: out, ev: ev, wake: make(chan struct{}, 1),
+				quiet: describeQuiet(doc, name, hours), quietNoted: quietNoted[name],
 				log: d.log.With("output", name, "version", doc.Version)}
 			pctx, cancel := context.WithCancelCause(ctx)
 			cancels[name] = cancel
@@ -192,7 +224,7 @@ func (p *player) run(ctx context.Context) {
 		cached := d.cacheWatch()
 		now := d.clk.Now()
 		p.mu.Lock()
-		_, quiet := p.ev.QuietUntil(now)
+		quietEnd, quiet := p.ev.QuietUntil(now)
 		p.mu.Unlock()
 		var alertAt time.Time
 		if !quiet {
@@ -215,6 +247,10 @@ func (p *player) run(ctx context.Context) {
 		}
 		if pick.Item.SHA256 == "" {
 			d.setCurrent(p.name, nil)
+			if quiet && !quietEnd.Equal(*p.quietNoted) {
+				*p.quietNoted = quietEnd
+				p.recordQuiet(now, quietEnd, synced)
+			}
 			wait := pick.Wait
 			if !alertAt.IsZero() {
 				wait = min(wait, alertAt.Sub(now))
@@ -230,6 +266,52 @@ func (p *player) run(ctx context.Context) {
 		}
 		p.playPick(ctx, pick, alertAt, synced)
 	}
+}
+
+// describeQuiet names where an output's quiet hours come from, for the
+// record: the schedule's (the org's) and the firmware profile's.
+func describeQuiet(doc *protocol.DesiredState, output, profileHours string) string {
+	var parts []string
+	if doc != nil && doc.Schedule != nil {
+		for _, op := range doc.Schedule.Outputs {
+			if op.Output != output {
+				continue
+			}
+			for _, q := range op.Quiet {
+				parts = append(parts, fmt.Sprintf("schedule %s %s-%s", q.Days, q.Start, q.End))
+			}
+		}
+	}
+	if profileHours != "" {
+		parts = append(parts, "profile "+profileHours)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// recordQuiet writes the one record of a stretch of quiet hours, when
+// the player enters it: nothing is scheduled on the output until until.
+// It is not a play (no media; start and end are the moment it was
+// noted); the proof protocol's results are played and failed, so it is a
+// failed result whose reason starts with reasonQuietHours.
+func (p *player) recordQuiet(now, until time.Time, synced bool) {
+	d := p.d
+	p.log.Info("quiet hours", "until", until)
+	r := protocol.ProofRecord{
+		Device: d.device, Version: p.doc.Version, Output: p.name, Playlist: "quiet-hours",
+		StartNS: now.UnixNano(), EndNS: now.UnixNano(),
+		ClockSynced: synced && d.o.ClockSynced(), Result: protocol.ResultFailed,
+		Reason: truncate(fmt.Sprintf("%s: skipped, nothing is scheduled on %s until %s (%s)", reasonQuietHours, p.name,
+			until.UTC().Format(time.RFC3339), p.quiet), 500),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	got, err := d.outbox.Append(ctx, r)
+	cancel()
+	if err != nil {
+		d.log.Error("quiet hours record not written", "output", p.name, "err", err)
+		return
+	}
+	d.log.Debug("proof", "seq", got.Seq, "output", got.Output, "result", got.Result)
+	notify(d.appended)
 }
 
 func proofPlaylist(pick plan.Pick) string {
