@@ -299,7 +299,14 @@ func cmdSchedulePreview(ctx context.Context, args []string, env Env) error {
 	if !to.After(from) || to.Sub(from) > schedule.MaxPreviewSpan {
 		return usagef("--to must be after --from, at most %v later", schedule.MaxPreviewSpan)
 	}
-	res, err := schedule.PreviewState(ds, *output, from, to)
+	// A device whose last status says its clock is not trusted plays
+	// only its safe loop: preview that, as the agent evaluates it.
+	dev, err := st.Device(ctx, *device)
+	if err != nil {
+		return err
+	}
+	synced := office.ViewDevice(dev, nil).Clock != office.ClockUntrusted
+	res, err := schedule.PreviewStateClock(ds, *output, from, to, synced)
 	if err != nil {
 		return err
 	}
@@ -311,6 +318,10 @@ func cmdSchedulePreview(ctx context.Context, args []string, env Env) error {
 
 func writePreview(env Env, res *schedule.PreviewResult) error {
 	w := env.Stdout
+	if res.ClockUntrusted {
+		fmt.Fprintf(w, "CLOCK NOT SYNCHRONISED: %s's last status says its clock is not trusted, so it plays only the safe loop\n"+
+			"(else date-free entries only) and this preview shows that; the schedule plays once the clock is synchronised.\n", res.Device)
+	}
 	fmt.Fprintf(w, "%s, document version %d, time zone %s: %s .. %s\n", res.Device, res.Version, res.TZ,
 		res.From.Format("2006-01-02 15:04:05"), res.To.Format("2006-01-02 15:04:05"))
 	for _, a := range res.Alerts {

@@ -530,7 +530,7 @@ func cmdDeviceList(ctx context.Context, args []string, env Env) error {
 		return printJSON(env, views)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSITE\tTAGS\tPROFILE\tENROLLED\tLAST SEQ\tLAST SEEN\tONLINE\tSTATE")
+	fmt.Fprintln(tw, "DEVICE\tSITE\tTAGS\tPROFILE\tENROLLED\tLAST SEQ\tLAST SEEN\tONLINE\tCLOCK\tSTATE")
 	for _, v := range views {
 		seen, online := "-", "-"
 		if v.LastSeen > 0 {
@@ -543,8 +543,8 @@ func cmdDeviceList(ctx context.Context, args []string, env Env) error {
 		if site == "" {
 			site = v.Site
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", v.ID, dash(site), dash(strings.Join(v.Tags, ",")), v.Profile, v.Enrolled,
-			v.LastSeq, seen, online, v.State)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", v.ID, dash(site), dash(strings.Join(v.Tags, ",")), v.Profile, v.Enrolled,
+			v.LastSeq, seen, online, v.Clock, v.State)
 	}
 	return tw.Flush()
 }

@@ -3,6 +3,7 @@ package office
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/org"
@@ -26,6 +27,7 @@ type DeviceView struct {
 	AdoptedVersion uint64           `json:"adopted_version"`
 	AdoptedAt      string           `json:"adopted_at,omitempty"`
 	State          string           `json:"state"` // "version 7 verified and playing"
+	Clock          string           `json:"clock"` // ClockTrusted, ClockUntrusted or ClockUnknown, from the last status
 	LastSeq        uint64           `json:"last_seq"`
 	LastSeen       int64            `json:"last_seen"`
 	Status         *protocol.Status `json:"status,omitempty"`
@@ -52,7 +54,44 @@ func ViewDevice(d store.Device, tags []string) DeviceView {
 			v.Status = &st
 		}
 	}
+	v.Clock = ClockOf(v.Status)
+	if v.Clock == ClockUntrusted {
+		v.State = untrustedState(vs)
+	}
 	return v
+}
+
+// Clock states of a device (DeviceView.Clock).
+const (
+	ClockTrusted   = "trusted"
+	ClockUntrusted = "untrusted" // the agent plays only each output's safe loop
+	// ClockUnknown: no status yet, a last will (written when the agent
+	// connects, so it says nothing of the clock) or an older agent.
+	ClockUnknown = "unknown"
+)
+
+// ClockOf is the clock state a device's last status reports.
+func ClockOf(st *protocol.Status) string {
+	switch {
+	case st == nil || st.ClockSource == "":
+		return ClockUnknown
+	case st.ClockSynced:
+		return ClockTrusted
+	}
+	return ClockUntrusted
+}
+
+// untrustedState is the version state of a device whose clock is not
+// trusted: what it verified, and that it plays the safe loop.
+func untrustedState(vs report.VersionState) string {
+	const what = "playing the safe loop (clock not synchronised)"
+	switch {
+	case vs.Published > 0 && vs.Adopted >= vs.Published:
+		return fmt.Sprintf("version %d verified, %s", vs.Adopted, what)
+	case vs.Adopted > 0:
+		return fmt.Sprintf("version %d verified, %d published, %s", vs.Adopted, vs.Published, what)
+	}
+	return vs.State + " (clock not synchronised)" // nothing verified to play
 }
 
 // DeviceBrief is a device as the org tree lists it.
