@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/guardcast/guardcast/controller/internal/store"
+	firmwareprofiles "github.com/guardcast/guardcast/firmware-profiles"
 	"github.com/guardcast/guardcast/internal/plan"
+	"github.com/guardcast/guardcast/internal/profile"
 	"github.com/guardcast/guardcast/internal/protocol"
 )
 
@@ -68,6 +72,11 @@ type PreviewResult struct {
 	// trusted (its last status said so), which plays what the agent
 	// plays then: the safe loop, else date-free entries only, no quotas.
 	ClockUntrusted bool `json:"clock_untrusted,omitempty"`
+	// Quiet says whose quiet hours the preview keeps on each output, as
+	// the agent does: the org's (in the document) and the device's
+	// firmware profile's (its audio driver refuses to sound then), and
+	// which it could not know.
+	Quiet []string `json:"quiet,omitempty"`
 }
 
 // PreviewDay counts one item's plays on one output on one local day.
@@ -125,7 +134,40 @@ func Preview(ctx context.Context, c *Compiler, device, output string, from, to t
 	if err != nil {
 		return nil, err
 	}
-	return previewState(ctx, ds, output, from, to)
+	outs, err := c.st.DeviceOutputs(ctx, device)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return previewClock(ctx, ds, output, from, to, true, profileQuiet(outs))
+}
+
+var builtinProfiles = sync.OnceValues(func() (*profile.Set, error) {
+	return profile.Load(firmwareprofiles.FS, "")
+})
+
+// deviceQuiet is what the controller knows of a device's own quiet hours,
+// by output: its profile's limits.quiet_hours ("" none), or unknown for a
+// profile that is not built in (a site's own, from the agent's --profiles
+// directory).
+type deviceQuiet map[string]struct {
+	profile, hours string
+	known          bool
+}
+
+func profileQuiet(outputs map[string]string) deviceQuiet {
+	dq := deviceQuiet{}
+	set, err := builtinProfiles()
+	for out, id := range outputs {
+		v := dq[out]
+		v.profile = id
+		if err == nil {
+			if p, perr := set.Get(id); perr == nil {
+				v.hours, v.known = p.Limits.QuietHours, true
+			}
+		}
+		dq[out] = v
+	}
+	return dq
 }
 
 // PreviewState runs the evaluator over an already compiled desired state.
@@ -137,14 +179,16 @@ func PreviewState(ds *protocol.DesiredState, output string, from, to time.Time) 
 // (synced) or not: the evaluator is given the same trust state the agent
 // gives it, so an untrusted device is previewed playing its safe loop.
 func PreviewStateClock(ds *protocol.DesiredState, output string, from, to time.Time, synced bool) (*PreviewResult, error) {
-	return previewClock(context.Background(), ds, output, from, to, synced)
+	return previewClock(context.Background(), ds, output, from, to, synced, nil)
 }
 
 func previewState(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time) (*PreviewResult, error) {
-	return previewClock(ctx, ds, output, from, to, true)
+	return previewClock(ctx, ds, output, from, to, true, nil)
 }
 
-func previewClock(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time, synced bool) (*PreviewResult, error) {
+// previewClock previews ds; dq is the device's own quiet hours by output
+// (nil: not known, as for a document previewed without its device).
+func previewClock(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time, synced bool, dq deviceQuiet) (*PreviewResult, error) {
 	if !to.After(from) || to.Sub(from) > MaxPreviewSpan {
 		return nil, store.Invalid(fmt.Errorf("preview span %v..%v: to must be after from, at most %v", from, to, MaxPreviewSpan))
 	}
@@ -180,7 +224,11 @@ func previewClock(ctx context.Context, ds *protocol.DesiredState, output string,
 		// no later play can be among the earliest MaxPreviewPlays overall.
 		var plays []PreviewPlay
 		var misses []PreviewMiss
-		err := previewOutput(ctx, ds, o, from, to, synced, func(p plan.Planned) {
+		po, note := dq.options(ds, o)
+		if note != "" {
+			res.Quiet = append(res.Quiet, note)
+		}
+		err := previewOutput(ctx, ds, o, from, to, synced, po, func(p plan.Planned) {
 			res.PlayCount++
 			start := p.Start.In(loc)
 			k := dayKey{start.Format(time.DateOnly), o, p.Item.SHA256, p.EntryID, p.Campaign, p.Safe}
@@ -292,9 +340,9 @@ func lastOfOutput(plays []PreviewPlay, o string) time.Time {
 // item lasting exactly its DurationMS, the clock trusted as synced says,
 // everything cached), handing each play and miss to a callback instead of
 // collecting them, so memory stays flat however many plays the span holds.
-func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time, synced bool,
+func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time, synced bool, po plan.Options,
 	play func(plan.Planned), miss func(plan.Miss)) error {
-	ev, err := plan.New(ds.Schedule, output, ds.Playlists)
+	ev, err := plan.NewWith(ds.Schedule, output, ds.Playlists, po)
 	if err != nil {
 		return err
 	}
@@ -322,4 +370,47 @@ func previewOutput(ctx context.Context, ds *protocol.DesiredState, output string
 		t = end
 	}
 	return nil
+}
+
+// options are the evaluator options the agent gives output's evaluator,
+// as far as the controller knows them, and a note saying whose quiet
+// hours the preview keeps there ("" none). The profile's hours are kept
+// in the schedule's zone: the agent keeps them in the device's local
+// zone, which should be the site's.
+func (dq deviceQuiet) options(ds *protocol.DesiredState, output string) (plan.Options, string) {
+	var parts []string
+	if ds.Schedule != nil {
+		for _, op := range ds.Schedule.Outputs {
+			if op.Output == output {
+				for _, q := range op.Quiet {
+					parts = append(parts, fmt.Sprintf("the org's %s %s-%s", q.Days, q.Start, q.End))
+				}
+			}
+		}
+	}
+	var po plan.Options
+	v, ok := dq[output]
+	switch {
+	case dq == nil:
+		if output == protocol.OutputAudio {
+			parts = append(parts, "not the device's profile's (not known here)")
+		}
+	case !ok:
+	case v.profile == "":
+		parts = append(parts, "not the device's profile's (none recorded)")
+	case !v.known:
+		parts = append(parts, fmt.Sprintf("not profile %s's (not a built-in profile: its quiet hours are not known here)", v.profile))
+	case v.hours != "":
+		q, err := plan.ProfileQuiet(v.hours)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("not profile %s's (%v)", v.profile, err))
+			break
+		}
+		po.Quiet = q
+		parts = append(parts, fmt.Sprintf("profile %s's daily %s (in the schedule's zone)", v.profile, v.hours))
+	}
+	if len(parts) == 0 {
+		return po, ""
+	}
+	return po, fmt.Sprintf("%s: quiet hours kept: %s", output, strings.Join(parts, "; "))
 }
