@@ -182,6 +182,14 @@ func PreviewStateClock(ds *protocol.DesiredState, output string, from, to time.T
 	return previewClock(context.Background(), ds, output, from, to, synced, nil)
 }
 
+// PreviewStateOutputs is PreviewStateClock for a device whose recorded
+// outputs are known (output → profile ID, store.DeviceOutputs): the
+// built-in profiles' quiet hours are kept on them, as the agent keeps
+// them.
+func PreviewStateOutputs(ds *protocol.DesiredState, output string, from, to time.Time, synced bool, outputs map[string]string) (*PreviewResult, error) {
+	return previewClock(context.Background(), ds, output, from, to, synced, profileQuiet(outputs))
+}
+
 func previewState(ctx context.Context, ds *protocol.DesiredState, output string, from, to time.Time) (*PreviewResult, error) {
 	return previewClock(ctx, ds, output, from, to, true, nil)
 }

@@ -60,6 +60,18 @@ func TestPreviewKeepsProfileQuietHours(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The CLI's path, from a compiled document and the recorded outputs.
+			outs, err := f.st.DeviceOutputs(ctx, tt.device)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res2, err := PreviewStateOutputs(ds, "audio", from, to, true, outs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res2.PlayCount != res.PlayCount || strings.Join(res2.Quiet, "") != strings.Join(res.Quiet, "") {
+				t.Fatalf("PreviewStateOutputs: %d plays %q; Preview: %d plays %q", res2.PlayCount, res2.Quiet, res.PlayCount, res.Quiet)
+			}
 			notes := strings.Join(res.Quiet, "\n")
 			for _, w := range tt.wantNote {
 				if !strings.Contains(notes, w) {
