@@ -73,8 +73,13 @@ func TestQuietHoursNight(t *testing.T) {
 		// measures (the speaker refusing plays nobody told the
 		// evaluator about).
 		wantRecords int
+		// newDocAt delivers a new version of the document in the night
+		// (the players restart): still one record.
+		newDocAt string
 	}{
 		{name: "profile hours, known to the evaluator", profile: shipped, keeps: true, from: "2026-12-04 22:00:00", to: "2026-12-05 07:00:00", wantRecords: 1},
+		{name: "profile hours, a new document at 01:00", profile: shipped, keeps: true, from: "2026-12-04 22:00:00", to: "2026-12-05 07:00:00", wantRecords: 1,
+			newDocAt: "2026-12-05 01:00:00"},
 		{name: "the org's hours in the schedule", schedule: []protocol.Daypart{{Days: "daily", Start: "22:00", End: "07:00"}}, from: "2026-12-04 22:00:00", to: "2026-12-05 07:00:00", wantRecords: 1},
 		{name: "both, touching: one stretch 21:00-07:00", schedule: []protocol.Daypart{{Days: "daily", Start: "21:00", End: "23:00"}}, profile: "23:00-07:00", keeps: true,
 			from: "2026-12-04 21:00:00", to: "2026-12-05 07:00:00", wantRecords: 1},
@@ -113,7 +118,19 @@ func TestQuietHoursNight(t *testing.T) {
 					return spk, nil
 				}
 			})
-			for clk.step(t, 2, to) { // the speaker's player, the status timer
+			waiters := 2 // the speaker's player, the status timer
+			var stale time.Time
+			for {
+				if tt.newDocAt != "" && stale.IsZero() && !clk.Now().Before(shanghai(t, tt.newDocAt)) {
+					stale = newDoc(t, e, r, clk, doc)
+				}
+				w := waiters
+				if clk.Now().Before(stale) {
+					w++ // the old player's last timer is pending until it fires
+				}
+				if !clk.step(t, w, to) {
+					break
+				}
 			}
 			r.stop(t)
 
@@ -186,4 +203,34 @@ func TestQuietHoursNight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newDoc delivers version 2 of doc once the players are parked, and
+// returns the deadline of the timer the old player leaves pending.
+func newDoc(t *testing.T, e *env, r *running, clk *stepClock, doc protocol.DesiredState) time.Time {
+	t.Helper()
+	timeout := make(chan struct{})
+	tm := time.AfterFunc(20*time.Second, func() { close(timeout) })
+	defer tm.Stop()
+	if !clk.BlockUntil(timeout, 2) {
+		t.Fatal("players not parked")
+	}
+	now := clk.Now()
+	var stale time.Time
+	clk.mu.Lock()
+	for _, d := range clk.deadlines {
+		if d.After(now) && d.Before(now.Add(24*time.Hour)) && d.After(stale) { // not the status timer
+			stale = d
+		}
+	}
+	clk.mu.Unlock()
+	if stale.IsZero() {
+		t.Fatal("no player timer pending")
+	}
+	doc.Version = 2
+	r.d.onDesired(e.signDoc(doc))
+	if v := r.d.HeldVersion(); v != 2 {
+		t.Fatalf("held version %d", v)
+	}
+	return stale
 }
