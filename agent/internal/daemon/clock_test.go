@@ -61,10 +61,12 @@ func TestClockSyncsLate(t *testing.T) {
 			if err := protocol.Decode(m.Payload, &s); err != nil {
 				t.Fatal(err)
 			}
-			if !s.ClockSynced || s.ClockSource != protocol.ClockKernel {
-				t.Fatalf("status %+v, want synchronised from the kernel", s)
+			if s.ClockSource != protocol.ClockKernel {
+				t.Fatalf("status %+v, want the clock state from the kernel", s)
 			}
-			synced = e.clk.Now()
+			if s.ClockSynced { // earlier ones (what plays changed) may still say not
+				synced = e.clk.Now()
+			}
 		case <-time.After(50 * time.Millisecond): // the monitor reads once a minute
 		}
 	}
