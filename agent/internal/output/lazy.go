@@ -48,6 +48,12 @@ type LazyOpts struct {
 	MinBackoff, MaxBackoff time.Duration
 	Clock                  clock.Clock  // nil: the system clock
 	Log                    *slog.Logger // first failure, stall and recovery; nil discards
+	// QuietHours ("HH:MM-HH:MM" in QuietLoc, nil: time.Local) is the
+	// profile's window in which the output refuses to play; the player
+	// asks for it (QuietHours) before the hardware is ever opened, so it
+	// schedules nothing there instead of failing every play.
+	QuietHours string
+	QuietLoc   *time.Location
 }
 
 // Defaults of LazyOpts.
@@ -315,4 +321,13 @@ func (l *Lazy) Close() error {
 		return d.Close()
 	}
 	return nil
+}
+
+// QuietHours is the profile's quiet window and its zone ("" for none).
+func (l *Lazy) QuietHours() (string, *time.Location) {
+	loc := l.o.QuietLoc
+	if loc == nil {
+		loc = time.Local
+	}
+	return l.o.QuietHours, loc
 }

@@ -360,3 +360,12 @@ func (w *window) contains(t time.Time) bool {
 	}
 	return m >= w.from || m < w.to
 }
+
+// QuietHours is the window in which the speaker refuses to play, and its
+// zone, so the player can schedule nothing there.
+func (d *Dev) QuietHours() (string, *time.Location) {
+	if d.o.Location == nil {
+		return d.o.QuietHours, time.Local
+	}
+	return d.o.QuietHours, d.o.Location
+}

@@ -176,12 +176,18 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 	if p.Kind.Output() == "" {
 		return nil, fmt.Errorf("kind %s does not drive an output", p.Kind)
 	}
-	l := output.NewLazy(output.LazyOpts{
+	lo := output.LazyOpts{
 		Kind: out, Absent: absentReason(out), Margin: p.PlayMargin(),
 		Clock: s.env.Clock, Log: s.env.Log.With("profile", p.ID),
 		MinBackoff: s.env.MinBackoff, MaxBackoff: s.env.MaxBackoff,
 		Open: func(ctx context.Context) (output.Opened, error) { return s.openDriver(ctx, p) },
-	})
+	}
+	if p.Kind == profile.KindAudioALSA {
+		// The speaker refuses to play in these hours (audio.Opts); the
+		// schedule leaves them empty instead (the Pi's local time).
+		lo.QuietHours, lo.QuietLoc = p.Limits.QuietHours, time.Local
+	}
+	l := output.NewLazy(lo)
 	_ = l.Start(ctx) // a failure is logged and retried by Lazy
 	b.out, b.health, b.check, b.close = l, l, l.Check, l.Close
 	return b, nil

@@ -242,3 +242,45 @@ status: {realtime: true, confirm: dle_eot}
 		t.Fatalf("%d GS r sent, %d cuts", r.PaperQueries, len(r.Cuts))
 	}
 }
+
+// TestSpeakerQuietHoursReachThePlayer: the ATM speaker's profile window is
+// known to the player before the sound card is ever opened, so the
+// schedule can leave those hours empty rather than fail a play per clip.
+func TestSpeakerQuietHoursReachThePlayer(t *testing.T) {
+	set := profiles(t, map[string]string{
+		"atm-speaker": `id: atm-speaker
+kind: audio-alsa
+description: test speaker with no card behind it
+transport: {type: alsa, alsa_device: "hw:97,0"}
+limits: {quiet_hours: "22:00-07:00"}
+`,
+		"door-sign": `id: door-sign
+kind: led-alpha
+description: a sign with nobody listening
+transport: {type: tcp, address: "127.0.0.1:9"}
+geometry: {pixels_x: 96, pixels_y: 16}
+alpha: {sign_address: "00", file_label: A}
+`,
+	})
+	cfg := &protocol.AgentConfig{Profile: "door-sign", Outputs: map[string]string{"audio": "atm-speaker"}}
+	s, err := Open(context.Background(), set, cfg, Env{Site: "Bank No.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	type quiet interface {
+		QuietHours() (string, *time.Location)
+	}
+	spk, _ := s.Output("audio")
+	q, ok := spk.(quiet)
+	if !ok {
+		t.Fatalf("speaker output %T does not tell its quiet hours", spk)
+	}
+	if h, loc := q.QuietHours(); h != "22:00-07:00" || loc != time.Local {
+		t.Fatalf("speaker quiet hours %q in %v", h, loc)
+	}
+	led, _ := s.Output("led")
+	if h, _ := led.(quiet).QuietHours(); h != "" {
+		t.Fatalf("the sign has quiet hours %q", h)
+	}
+}
