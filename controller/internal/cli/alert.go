@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,6 +11,7 @@ import (
 	"github.com/guardcast/guardcast/controller/internal/alert"
 	"github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
+	"github.com/guardcast/guardcast/controller/internal/store"
 )
 
 func cmdAlertPush(ctx context.Context, args []string, env Env) error {
@@ -306,7 +308,13 @@ func cmdSchedulePreview(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	synced := office.ViewDevice(dev, nil).Clock != office.ClockUntrusted
-	res, err := schedule.PreviewStateClock(ds, *output, from, to, synced)
+	// The speaker's profile quiet hours come from the device's recorded
+	// outputs, as the agent's own driver tells them.
+	outs, err := st.DeviceOutputs(ctx, *device)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	res, err := schedule.PreviewStateOutputs(ds, *output, from, to, synced, outs)
 	if err != nil {
 		return err
 	}
@@ -330,6 +338,9 @@ func writePreview(env Env, res *schedule.PreviewResult) error {
 	}
 	for _, t := range res.Triggers {
 		fmt.Fprintf(w, "trigger-bound: %s\n", t)
+	}
+	for _, q := range res.Quiet {
+		fmt.Fprintf(w, "quiet hours: %s\n", q)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tOUTPUT\tTITLE\tSHA256\tENTRY\tDURATION")

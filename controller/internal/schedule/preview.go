@@ -3,6 +3,7 @@ package schedule
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -138,7 +139,16 @@ func Preview(ctx context.Context, c *Compiler, device, output string, from, to t
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	return previewClock(ctx, ds, output, from, to, true, profileQuiet(outs))
+	// A device whose last status says its clock is not synchronised plays
+	// its safe loop; preview what it will really play.
+	synced := true
+	if d, err := c.st.Device(ctx, device); err == nil && d.Status != "" {
+		var st protocol.Status
+		if json.Unmarshal([]byte(d.Status), &st) == nil && st.ClockSource != "" && !st.ClockSynced {
+			synced = false
+		}
+	}
+	return previewClock(ctx, ds, output, from, to, synced, profileQuiet(outs))
 }
 
 var builtinProfiles = sync.OnceValues(func() (*profile.Set, error) {
@@ -162,7 +172,10 @@ func profileQuiet(outputs map[string]string) deviceQuiet {
 		v.profile = id
 		if err == nil {
 			if p, perr := set.Get(id); perr == nil {
-				v.hours, v.known = p.Limits.QuietHours, true
+				v.known = true
+				if p.Limits != nil {
+					v.hours = p.Limits.QuietHours
+				}
 			}
 		}
 		dq[out] = v

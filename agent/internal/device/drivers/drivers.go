@@ -182,7 +182,7 @@ func (s *Set) openOutput(ctx context.Context, p *profile.Profile, out string) (*
 		MinBackoff: s.env.MinBackoff, MaxBackoff: s.env.MaxBackoff,
 		Open: func(ctx context.Context) (output.Opened, error) { return s.openDriver(ctx, p) },
 	}
-	if p.Kind == profile.KindAudioALSA {
+	if p.Kind == profile.KindAudioALSA && p.Limits != nil {
 		// The speaker refuses to play in these hours (audio.Opts); the
 		// schedule leaves them empty instead (the Pi's local time).
 		lo.QuietHours, lo.QuietLoc = p.Limits.QuietHours, time.Local
