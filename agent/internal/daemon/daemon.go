@@ -632,10 +632,6 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 			return
 		}
 		if up, _ := d.link.State(); !up {
-			// A change made while the link comes up (after its greeting
-			// status was taken) would otherwise wait for the next tick:
-			// look again within a second.
-			tick = d.clk.After(min(d.o.StatusEvery, time.Second))
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
