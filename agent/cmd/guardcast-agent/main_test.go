@@ -149,11 +149,7 @@ func TestSIGTERMStopsWithin5s(t *testing.T) {
 			}
 
 			cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "run", "--config", cfgPath,
-				// A status every second: a play that starts just after the
-				// connect's greeting status is otherwise reported only at
-				// the next 30 s tick (a known gap in the daemon, see the
-				// closing note of this change).
-				"--trigger-addr", "", "--clock-trusted", "--log-level", "debug", "--status-every", "1s")
+				"--trigger-addr", "", "--clock-trusted", "--log-level", "debug")
 			cmd.Env = append(os.Environ(), childEnv+"=1")
 			var stderr syncBuffer
 			cmd.Stderr = &stderr

@@ -431,9 +431,12 @@ loop:
 		case m := <-d.link.Messages():
 			d.handle(ctx, m)
 		case <-d.link.Events():
-			// Fan the coalesced link events out to both senders.
+			// Fan the coalesced link events out to both senders, and to
+			// the status: a change made between the connect's greeting
+			// and the link coming up is sent now, not at the next tick.
 			notify(d.linkSend)
 			notify(d.acks.added)
+			notify(d.statusDirty)
 		}
 	}
 
