@@ -12,20 +12,6 @@ import (
 // Retiring is immediate: it only ever takes something off the screens (or
 // out of the lists), and what retired things did stays in the play log.
 
-func init() {
-	ops = append(ops,
-		def("org.retire", true, admins, "retire an org node with nothing left under it (and its people)", opNodeRetire),
-		def("person.edit", true, admins, "change a responsible person's name, phone or role", opPersonEdit),
-		def("person.retire", true, admins, "take a person off a node", opPersonRetire),
-		def("device.retire", true, admins, "decommission a device: its login stops working, its proofs and keys are kept", opDeviceRetire),
-		def("media.retire", true, editors, "stop offering a clip for new playlists (old proofs still verify)", opMediaRetire),
-		def("playlist.retire", true, editors, "retire a playlist no campaign or device uses", opPlaylistRetire),
-		def("playlist.unassign", true, editors, "take a device output's playlist off it", opPlaylistUnassign),
-		def("targets.resolve", false, anyone, "how many devices targets reach, per output", opResolve),
-	)
-	opIndex = indexOps()
-}
-
 // NodeRef names an org node.
 type NodeRef struct {
 	ID string `json:"id"`

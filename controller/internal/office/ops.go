@@ -92,6 +92,16 @@ var ops = []Op{
 	def("findings.list", false, auditors, "findings: gaps, broken chains, bad signatures", opFindings),
 	def("adminlog.list", false, logReaders, "the admin log", opAdminLogList),
 
+	// Undo and lifecycle: immediate, since they only take things away.
+	def("org.retire", true, admins, "retire an org node with nothing left under it (and its people)", opNodeRetire),
+	def("person.edit", true, admins, "change a responsible person's name, phone or role", opPersonEdit),
+	def("person.retire", true, admins, "take a person off a node", opPersonRetire),
+	def("device.retire", true, admins, "decommission a device: its login stops working, its proofs and keys are kept", opDeviceRetire),
+	def("media.retire", true, editors, "stop offering a clip for new playlists (old proofs still verify)", opMediaRetire),
+	def("playlist.retire", true, editors, "retire a playlist no campaign or device uses", opPlaylistRetire),
+	def("playlist.unassign", true, editors, "take a device output's playlist off it", opPlaylistUnassign),
+	def("targets.resolve", false, anyone, "how many devices targets reach, per output", opResolve),
+
 	// Users and settings.
 	def("user.me", false, anyone, "who you are", opUserMe),
 	def("user.list", false, admins, "users", opUserList),
