@@ -40,7 +40,7 @@ var Version = "dev"
 const usage = `guardcast-controller — schedules anti-fraud content to GuardCast agents and keeps their proof of play.
 
 Usage:
-  guardcast-controller serve [--data DIR] [--mqtt ADDR] [--media-http ADDR] [--http ADDR] [--print-proofs]
+  guardcast-controller serve [--data DIR] [--mqtt ADDR] [--media-http ADDR] [--http ADDR] [--metrics ADDR] [--print-proofs]
                       [--tls auto|on|off] [--tls-names NAME,…] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
   guardcast-controller device add --id ID --site NAME --profile PROFILE [--node SITE] [--tag T]... [--out FILE]
   guardcast-controller device list [--json]
@@ -348,6 +348,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.MQTTAddr, "mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address (TLS off loopback; 0.0.0.0:8883 for a fleet)")
 	fs.StringVar(&cfg.MediaAddr, "media-http", "127.0.0.1:8081", "agent-facing HTTP listen address: /media/ and /healthz only (TLS off loopback)")
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "office HTTP listen address: the API (TLS off loopback)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics", "", "Prometheus /metrics listen address, loopback only (default: off), e.g. 127.0.0.1:9464")
 	fs.StringVar(&cfg.TLS.Mode, "tls", serve.TLSAuto, "auto: TLS on every listener not on loopback; on: on all; off: none (refused off loopback)")
 	tlsNames := fs.String("tls-names", "", "extra certificate names (comma-separated DNS names or IPs), e.g. the host name agents dial")
 	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "use this certificate (PEM chain) instead of one from the private CA in DIR/tls")

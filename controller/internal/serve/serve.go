@@ -29,6 +29,7 @@ import (
 	"github.com/guardcast/guardcast/controller/internal/fleet"
 	"github.com/guardcast/guardcast/controller/internal/ingest"
 	"github.com/guardcast/guardcast/controller/internal/media"
+	"github.com/guardcast/guardcast/controller/internal/metrics"
 	officepkg "github.com/guardcast/guardcast/controller/internal/office"
 	"github.com/guardcast/guardcast/controller/internal/pki"
 	"github.com/guardcast/guardcast/controller/internal/schedule"
@@ -49,6 +50,9 @@ type Config struct {
 	// /healthz, nothing else. "" means a free loopback port (the CLI's
 	// default is 127.0.0.1:8081).
 	MediaAddr string
+	// MetricsAddr, when set, serves Prometheus /metrics on a listener of
+	// its own. Plaintext only, so it must be on loopback.
+	MetricsAddr string
 	// TLS decides which listeners speak TLS and with what certificate.
 	TLS TLSOptions
 
@@ -95,6 +99,8 @@ type Endpoints struct {
 	// operator's --tls-ca); "" when no listener speaks TLS or the
 	// operator's certificate relies on the system trust store.
 	CAFile string `json:"ca_file,omitempty"`
+	// MetricsAddr is the /metrics listener; "" when --metrics is off.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 // EndpointsFile is the name of the endpoints file in the data directory.
@@ -384,6 +390,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if !loopbackAddr(cfg.MetricsAddr) {
+			return fmt.Errorf("--metrics %s is not on loopback: /metrics is served in plaintext, so it listens on 127.0.0.1 only (scrape through a proxy or an SSH tunnel)", cfg.MetricsAddr)
+		}
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
 	httpLn, err := listen(office, tlsConf)
 	if err != nil {
 		return err
@@ -453,6 +469,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				"listener", l.name, "addr", l.addr)
 		}
 	}
+	var met *metrics.Metrics
+	if metricsLn != nil {
+		ep.MetricsAddr = metricsLn.Addr().String()
+		var src metrics.Sources
+		if embedded != nil {
+			src.ClientsConnected = func() int64 { return embedded.Stats().ClientsConnected }
+			src.Refusals = func() map[string]uint64 {
+				r := embedded.Stats().Refusals
+				return map[string]uint64{"connect": r.Connect, "will": r.Will, "publish": r.Publish, "retain": r.Retain,
+					"read": r.Read, "packet": r.Packet, "malformed": r.Malformed}
+			}
+		}
+		met = metrics.New(src)
+	}
 	epb, _ := json.MarshalIndent(ep, "", "  ")
 	if err := atomicfile.Write(filepath.Join(cfg.DataDir, EndpointsFile), append(epb, '\n'), 0o644); err != nil {
 		return err
@@ -475,9 +505,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}
 	}
+	if met != nil {
+		printed := onCommit
+		onCommit = func(rows []store.ProofRow) {
+			met.ProofsCommitted(len(rows))
+			if printed != nil {
+				printed(rows)
+			}
+		}
+	}
+	acksCommitted := cfg.AcksCommitted
+	if met != nil {
+		acksCommitted = func(rows []store.AckRow) {
+			met.AckBatch()
+			if cfg.AcksCommitted != nil {
+				cfg.AcksCommitted(rows)
+			}
+		}
+	}
 	ing := ingest.New(st, bus, cfg.Ingest, onCommit, log.With("component", "ingest"))
 	fl := fleet.New(st, comp, bus, ing, log.With("component", "fleet"))
-	ackw := acks.New(st, cfg.Acks, cfg.AcksCommitted, log.With("component", "acks"))
+	if met != nil {
+		fl.Refreshed = met.Refreshed
+	}
+	ackw := acks.New(st, cfg.Acks, acksCommitted, log.With("component", "acks"))
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -509,6 +560,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	api := web.New(off.Core, off.Users, log.With("component", "http"))
 	api.TempDir = uploads
 	h := api.Handler()
+	if met != nil {
+		h = met.WrapHTTP(h)
+	}
 	inboxDir := filepath.Join(cfg.DataDir, "inbox")
 	// Made before Ready, so the drop folder exists whenever the service is up.
 	if err := os.MkdirAll(filepath.Join(inboxDir, media.RejectedDir), 0o775); err != nil {
@@ -543,9 +597,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return web.Serve(ctx, mediaLn, agentHandler(lib.Handler()), log.With("component", "media-http"))
 	})
 	start("inbox", inbox.Run)
+	if met != nil {
+		start("metrics http", func(ctx context.Context) error {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", met.Handler())
+			return web.Serve(ctx, metricsLn, mux, log.With("component", "metrics-http"))
+		})
+	}
 	log.Info("controller serving", "data", cfg.DataDir, "mqtt", ep.MQTTAddr, "broker_url", ep.BrokerURL,
 		"office", ep.OfficeURL, "media", ep.MediaAddr, "media_url", ep.MediaURL, "ca", ep.CAFile,
-		"content_key", protocol.KeyID(comp.PublicKey()))
+		"content_key", protocol.KeyID(comp.PublicKey()), "metrics", ep.MetricsAddr)
 	if cfg.Ready != nil {
 		cfg.Ready(ep)
 	}
