@@ -45,7 +45,7 @@ trap 'stop_all; summary; exit 0' INT TERM
 # proofs and an offline status) and the controller last.
 
 echo ">> starting the controller (embedded broker, agent media and office HTTP on free loopback ports; log: $DATA/controller.log)"
-setsid "$BIN/guardcast-controller" serve --data "$DATA" --mqtt 127.0.0.1:0 --media-http 127.0.0.1:0 --http 127.0.0.1:0 --print-proofs 2>"$DATA/controller.log" &
+setsid "$BIN/guardcast-controller" serve --data "$DATA" --mqtt 127.0.0.1:0 --media-http 127.0.0.1:0 --http 127.0.0.1:0 --metrics 127.0.0.1:0 --print-proofs 2>"$DATA/controller.log" &
 pids+=($!)
 for _ in $(seq 100); do
 	[[ -s $DATA/endpoints.json ]] && break
@@ -88,6 +88,8 @@ echo ">> the approver approves them; only now are they compiled and signed"
 as_approver change approve --all
 
 OFFICE=$(sed -n 's/^ *"office_url": "\(.*\)",\?$/\1/p' "$DATA/endpoints.json")
+METRICS=$(sed -n 's/^ *"metrics_addr": "\(.*\)",\?$/\1/p' "$DATA/endpoints.json")
+echo ">> Prometheus metrics at http://$METRICS/metrics"
 echo ">> office API at $OFFICE — demo logins: demo-editor / $EDITOR_PW, demo-approver / $APPROVER_PW"
 echo "   e.g. curl -s -c /tmp/gc.cookies -H 'Content-Type: application/json' -d '{\"name\":\"demo-approver\",\"password\":\"$APPROVER_PW\"}' $OFFICE/api/login"
 echo "   the CLI as a user: GUARDCAST_TOKEN=\$(bin/guardcast-controller user token add demo-approver --label me --data $DATA) bin/guardcast-controller change list --data $DATA"
