@@ -74,6 +74,10 @@ type Ingester struct {
 
 	onCommit Committed
 
+	// CommitTook, when set before Run, is told how long each store
+	// transaction took (the metrics histogram).
+	CommitTook func(time.Duration)
+
 	stats Stats
 }
 
@@ -395,7 +399,12 @@ func (in *Ingester) commit(ctx context.Context, group []*protocol.ProofBatch) er
 	var stale map[string]bool
 	if len(c.Rows) > 0 || len(c.Findings) > 0 {
 		var err error
-		if stale, err = in.st.CommitProofsChecked(ctx, c); err != nil {
+		began := time.Now()
+		stale, err = in.st.CommitProofsChecked(ctx, c)
+		if in.CommitTook != nil {
+			in.CommitTook(time.Since(began))
+		}
+		if err != nil {
 			return err
 		}
 	}

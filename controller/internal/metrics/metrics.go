@@ -26,6 +26,7 @@ type Sources struct {
 type Metrics struct {
 	reg       *prometheus.Registry
 	proofs    prometheus.Counter
+	commit    prometheus.Histogram
 	ackBatch  prometheus.Counter
 	refresh   prometheus.Histogram
 	httpReqs  *prometheus.CounterVec
@@ -39,6 +40,8 @@ func New(src Sources) *Metrics {
 		reg: prometheus.NewRegistry(),
 		proofs: prometheus.NewCounter(prometheus.CounterOpts{Name: "guardcast_proofs_ingested_total",
 			Help: "Proof records committed to the store."}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "guardcast_ingest_commit_seconds",
+			Help: "Time of one proof ingestion store transaction.", Buckets: prometheus.DefBuckets}),
 		ackBatch: prometheus.NewCounter(prometheus.CounterOpts{Name: "guardcast_ack_batches_total",
 			Help: "Batches of acknowledgements stored."}),
 		refresh: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "guardcast_desired_state_refresh_seconds",
@@ -49,7 +52,7 @@ func New(src Sources) *Metrics {
 			Help: "Office HTTP request latency by route pattern.", Buckets: prometheus.DefBuckets}, []string{"route"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.proofs, m.ackBatch, m.refresh, m.httpReqs, m.httpDurat)
+		m.proofs, m.commit, m.ackBatch, m.refresh, m.httpReqs, m.httpDurat)
 	if src.ClientsConnected != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "guardcast_broker_clients_connected",
 			Help: "MQTT clients connected to the embedded broker."}, func() float64 { return float64(src.ClientsConnected()) }))
@@ -74,6 +77,9 @@ func (r refusals) Collect(ch chan<- prometheus.Metric) {
 
 // ProofsCommitted counts n proof records stored.
 func (m *Metrics) ProofsCommitted(n int) { m.proofs.Add(float64(n)) }
+
+// Committed observes one proof ingestion store transaction.
+func (m *Metrics) Committed(d time.Duration) { m.commit.Observe(d.Seconds()) }
 
 // AckBatch counts one stored batch of acknowledgements.
 func (m *Metrics) AckBatch() { m.ackBatch.Inc() }

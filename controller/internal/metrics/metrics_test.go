@@ -31,6 +31,7 @@ func TestExposition(t *testing.T) {
 	m.ProofsCommitted(5)
 	m.ProofsCommitted(2)
 	m.AckBatch()
+	m.Committed(time.Millisecond)
 	m.Refreshed(20 * time.Millisecond)
 
 	code, body := get(t, m.Handler(), "/metrics")
@@ -43,6 +44,7 @@ func TestExposition(t *testing.T) {
 		`guardcast_broker_refusals_total{reason="publish"} 0` + "\n",
 		"guardcast_proofs_ingested_total 7\n",
 		"guardcast_ack_batches_total 1\n",
+		"guardcast_ingest_commit_seconds_count 1\n",
 		"guardcast_desired_state_refresh_seconds_count 1\n",
 		`guardcast_http_requests_total{code="418",route="GET /api/devices/{id}"} 2` + "\n",
 		`guardcast_http_requests_total{code="404",route="unmatched"} 1` + "\n",

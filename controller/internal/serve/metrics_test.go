@@ -75,6 +75,9 @@ func TestMetricsMove(t *testing.T) {
 	if m["guardcast_http_requests_total"] < 1 {
 		t.Errorf("http requests %v, want >= 1", m["guardcast_http_requests_total"])
 	}
+	if m["guardcast_ingest_commit_seconds"] < 1 {
+		t.Errorf("ingest commits %v, want >= 1", m["guardcast_ingest_commit_seconds"])
+	}
 	if m["guardcast_desired_state_refresh_seconds"] < 1 {
 		t.Errorf("desired-state refreshes %v, want >= 1 (the start-up sync)", m["guardcast_desired_state_refresh_seconds"])
 	}

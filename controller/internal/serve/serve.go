@@ -527,6 +527,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	fl := fleet.New(st, comp, bus, ing, log.With("component", "fleet"))
 	if met != nil {
 		fl.Refreshed = met.Refreshed
+		ing.CommitTook = met.Committed
 	}
 	ackw := acks.New(st, cfg.Acks, acksCommitted, log.With("component", "acks"))
 
