@@ -23,6 +23,11 @@ import (
 // plantTree creates town → village → unit → sites site-0..site-(n-1)
 // (Asia/Shanghai), with a first responsible person on every site but the
 // last, whose calls go to the unit's liaison.
+
+// client bounds every API request a test makes: a controller that stops
+// answering fails the test instead of hanging it.
+var client = &http.Client{Timeout: 30 * time.Second}
+
 func plantTree(t testing.TB, dir string, sites int) {
 	t.Helper()
 	ctx := context.Background()
@@ -75,7 +80,7 @@ func apiDo(t testing.TB, c *controller, method, path string, body any, out any) 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +228,7 @@ func TestAPIStrictAndOrg(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://"+c.ep.HTTPAddr+"/api/org/nodes", strings.NewReader(`{"id":"y","kind":"town","name":"Y","color":1}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.adminToken(t))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

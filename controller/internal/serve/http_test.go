@@ -61,7 +61,7 @@ func TestDropFolderAndMediaHTTP(t *testing.T) {
 	base := strings.TrimSuffix(c.ep.MediaURL, "/media/")
 	req, _ := http.NewRequest("GET", c.ep.MediaURL+sha, nil)
 	req.Header.Set("Range", "bytes=3-8")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestDropFolderAndMediaHTTP(t *testing.T) {
 	}
 	req, _ = http.NewRequest("GET", "http://"+c.ep.HTTPAddr+"/api/media", nil)
 	req.Header.Set("Authorization", "Bearer "+c.adminToken(t))
-	resp, _ = http.DefaultClient.Do(req)
+	resp, _ = client.Do(req)
 	var list []map[string]any
 	json.NewDecoder(resp.Body).Decode(&list)
 	resp.Body.Close()

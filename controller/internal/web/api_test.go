@@ -42,6 +42,10 @@ type testOffice struct {
 
 const testPassword = "correct horse battery"
 
+// client bounds every request a test makes: a server that stops
+// answering fails the test instead of hanging it.
+var client = &http.Client{Timeout: 30 * time.Second}
+
 func newOffice(t *testing.T) *testOffice {
 	t.Helper()
 	ctx := context.Background()
@@ -119,7 +123,7 @@ func (o *testOffice) do(method, path, token string, body any, hdr map[string]str
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		o.t.Fatal(err)
 	}
@@ -155,7 +159,7 @@ func TestEveryRouteRefusesAnonymous(t *testing.T) {
 			req, _ := http.NewRequest(r.Method, o.srv.URL+concrete(r.Pattern), strings.NewReader(`{"id":"town","name":"x","text":"call 000-FAKE","to":["town"]}`))
 			req.Header.Set("Content-Type", ctype)
 			req.Header.Set("Origin", "https://evil.example")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +171,7 @@ func TestEveryRouteRefusesAnonymous(t *testing.T) {
 		// A cookie that is not a session is no better than none.
 		req, _ := http.NewRequest(r.Method, o.srv.URL+concrete(r.Pattern), nil)
 		req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: "forged"})
-		resp, _ := http.DefaultClient.Do(req)
+		resp, _ := client.Do(req)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("forged session %s %s: %d, want 401", r.Method, r.Pattern, resp.StatusCode)
@@ -256,7 +260,7 @@ func TestPhonesNeedARole(t *testing.T) {
 func TestSessionCSRFAndOrigin(t *testing.T) {
 	o := newOffice(t)
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
 	post := func(path, body string, hdr map[string]string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("POST", o.srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -310,7 +314,7 @@ func TestSessionCSRFAndOrigin(t *testing.T) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +346,7 @@ func TestSessionCSRFAndOrigin(t *testing.T) {
 	req, _ := http.NewRequest("POST", o.srv.URL+"/api/logout", nil)
 	req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: sess})
 	req.Header.Set(web.CSRFHeader, me.CSRF)
-	lr, _ := http.DefaultClient.Do(req)
+	lr, _ := client.Do(req)
 	lr.Body.Close()
 	if code, b := send("application/json", map[string]string{web.CSRFHeader: me.CSRF}); code != 401 {
 		t.Fatalf("after logout: %d %s", code, b)
@@ -387,7 +391,7 @@ func TestPendingChangeReachesNoDeviceUntilApproved(t *testing.T) {
 	f := filepath.Join("..", "..", "..", "media", "hotline-zh.txt")
 	req, _ := http.NewRequest("POST", o.srv.URL+"/api/media?name=hotline-zh.txt", bytesOf(t, f))
 	req.Header.Set("Authorization", "Bearer "+o.tokens["editor-approver"])
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("upload: %v %v", err, resp.Status)
 	}
