@@ -46,6 +46,9 @@ type OfficeConfig struct {
 	// Defaults for new agent configs; read afresh on each enrollment.
 	Defaults func() office.AgentDefaults
 	Auth     auth.Options
+	// Users, when set, is the user service to use (serve makes it before
+	// the office, for the local admin); nil makes one from Auth.
+	Users *auth.Service
 }
 
 // NewOffice builds the office stack over an open store.
@@ -62,7 +65,10 @@ func NewOffice(cfg OfficeConfig) (*Office, error) {
 	if opts == (auth.Options{}) {
 		opts = auth.DefaultOptions
 	}
-	users := auth.New(cfg.Store, cfg.Clock, opts)
+	users := cfg.Users
+	if users == nil {
+		users = auth.New(cfg.Store, cfg.Clock, opts)
+	}
 	st, lib, comp := cfg.Store, cfg.Lib, cfg.Comp
 	b := &office.StoreBackend{Store: st, Lib: lib, Key: comp.PublicKey(), DefaultsFn: cfg.Defaults,
 		AddMedia: func(ctx context.Context, path, name, title string) (media.Info, error) {

@@ -360,7 +360,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if authOpts == (auth.Options{}) {
 		authOpts = auth.DefaultOptions
 	}
-	if err := EnsureLocalAdmin(ctx, cfg.DataDir, auth.New(st, clock.Real{}, authOpts)); err != nil {
+	users := auth.New(st, clock.Real{}, authOpts)
+	if err := EnsureLocalAdmin(ctx, cfg.DataDir, users); err != nil {
 		return err
 	}
 	key, err := schedule.LoadOrCreateKey(cfg.DataDir)
@@ -549,7 +550,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	off, err := NewOffice(OfficeConfig{DataDir: cfg.DataDir, Store: st, Lib: lib, Comp: comp, Changed: fl.Wake, Auth: cfg.Auth,
+	off, err := NewOffice(OfficeConfig{DataDir: cfg.DataDir, Store: st, Lib: lib, Comp: comp, Changed: fl.Wake, Users: users,
 		Defaults: func() officepkg.AgentDefaults { return AgentDefaults(cfg.DataDir) }})
 	if err != nil {
 		return err
